@@ -1,0 +1,214 @@
+"""Command line: `ocrd process`, `ocrd models`, `ocrd check`; the only place that prints or calls sys.exit.
+
+Heavy modules are imported inside the commands so that `ocrd --help` is fast
+and no decoder is loaded in the main process before its limits are set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ocrd import __version__
+from ocrd.errors import ExitCode, OcrdError
+
+if TYPE_CHECKING:
+    from ocrd.config import Config
+
+
+def _load(args: argparse.Namespace) -> Config:
+    from ocrd.config import load_config, resolve_config_path
+
+    return load_config(resolve_config_path(args.config, os.environ))
+
+
+def _iter_inputs(paths: Sequence[str]) -> Iterator[tuple[Path, Path, str]]:
+    """(file, root it was found under, path relative to that root) for every input.
+
+    Folders are walked recursively in name order; hidden files and folders
+    (dotfiles, our own `.ocrd/`) are skipped, as the daemon does.
+    """
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for dirpath, dirnames, filenames in os.walk(path):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for name in sorted(filenames):
+                    if not name.startswith("."):
+                        file = Path(dirpath) / name
+                        yield file, path, file.relative_to(path).as_posix()
+        else:
+            yield path, path.parent, path.name
+
+
+class _Progress:
+    """A one-line progress display on a terminal; silent otherwise."""
+
+    def __init__(self, total: int, stream=sys.stderr):
+        self.total = total
+        self.done = 0
+        self.stream = stream
+        self.enabled = stream.isatty()
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        if self.enabled:
+            width = 30
+            filled = int(width * self.done / max(1, self.total))
+            self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {label[:40]:<40}")
+            self.stream.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    from ocrd.config import pool_shape
+    from ocrd.engine import model_set_from_config
+    from ocrd.intake import decoder_env
+    from ocrd.jobids import new_job_id
+    from ocrd.outputs import choose_stem
+    from ocrd.pipeline import Job
+    from ocrd.workers import WorkerPool, classify_failure
+
+    cfg = _load(args)
+    if args.outbox:
+        cfg = cfg.with_outbox(Path(args.outbox))
+    for model_file in model_set_from_config(cfg).files():
+        model_file.verify()
+    inputs = list(_iter_inputs(args.paths))
+    if not inputs:
+        print("ocrd process: no input files found", file=sys.stderr)
+        return ExitCode.SOME_FAILED
+
+    jobs: list[Job] = []
+    reserved: dict[Path, set[str]] = {}
+    for file, root, rel in inputs:
+        out_dir = cfg.outbox / Path(rel).parent
+        taken = reserved.setdefault(out_dir, set())
+        stem = choose_stem(
+            out_dir, Path(rel).stem, 1, cfg.outputs, is_ours=lambda p, rel=rel: _same_source(p, rel), reserved=taken
+        )
+        taken.add(stem)
+        jobs.append(Job(job_id=new_job_id(), path=file, rel_path=rel, out_dir=out_dir, stem=stem))
+
+    cpus = os.cpu_count() or 1
+    workers, threads = pool_shape(cpus, cfg.workers.count, cfg.workers.intra_op_threads)
+    workers = min(workers, len(jobs))
+    # Spawned workers inherit the environment: the decoder limits are in place before they import cv2.
+    os.environ.update(decoder_env(cfg.intake))
+    progress = _Progress(len(jobs))
+    failures: Counter[str] = Counter()
+    ok = 0
+    t0 = time.perf_counter()
+    with WorkerPool(cfg, workers=workers, intra_op_threads=threads) as pool:
+        futures = [(job, pool.submit(job)) for job in jobs]
+        for job, future in futures:
+            try:
+                outcome = future.result()
+            except Exception as exc:  # noqa: BLE001 - every failure is classified and reported
+                failure = classify_failure(exc, pool.timeout_s)
+                failures[str(failure.reason)] += 1
+                progress.step(job.rel_path)
+                if progress.enabled:
+                    sys.stderr.write("\n")
+                print(f"FAILED {job.path}: {failure.reason}: {failure.message}", file=sys.stderr)
+                continue
+            ok += 1
+            progress.step(job.rel_path)
+            if args.verbose:
+                print(f"ok {job.path}: {outcome.pages} page(s), {outcome.lines} line(s), {outcome.total_ms:.0f} ms")
+    progress.finish()
+    elapsed_s = time.perf_counter() - t0
+    summary = f"{ok} of {len(jobs)} file(s) processed in {elapsed_s:.1f} s -> {cfg.outbox}"
+    if failures:
+        summary += "; failed: " + ", ".join(f"{reason} {n}" for reason, n in sorted(failures.items()))
+    print(summary)
+    return ExitCode.OK if not failures else ExitCode.SOME_FAILED
+
+
+def _same_source(json_path: Path, rel_path: str) -> bool:
+    """An existing result may be replaced when it was made from the same relative input path."""
+    try:
+        with open(json_path, encoding="utf-8") as handle:
+            return json.load(handle).get("source", {}).get("rel_path") == rel_path
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from ocrd.engine import model_set_from_config
+
+    cfg = _load(args)
+    model_set = model_set_from_config(cfg)
+    rows = []
+    problems = []
+    for model_file in model_set.files():
+        try:
+            digest = model_file.verify()
+            status = "ok" if model_file.sha256 else "ok (custom, not pinned)"
+        except OcrdError as exc:
+            digest, status = "-", "ERROR"
+            problems.append(str(exc))
+        size = model_file.path.stat().st_size if model_file.path.is_file() else 0
+        rows.append(
+            {"role": model_file.role, "path": str(model_file.path), "bytes": size, "sha256": digest, "status": status}
+        )
+    if args.json:
+        print(json.dumps({"model_set": model_set.name, "files": rows, "problems": problems}, indent=1))
+    else:
+        print(f"model set: {model_set.name} - {model_set.description}")
+        for row in rows:
+            print(f"  {row['role']:<8}{row['status']:<8}{row['bytes']:>12,} B  sha256 {row['sha256']}\n          {row['path']}")
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+    return ExitCode.UNAVAILABLE if problems else ExitCode.OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ocrd", description="OCR daemon: scans dropped into folders become text.")
+    parser.add_argument("--version", action="version", version=f"ocrd {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "-c", "--config", help="config file (default: $OCRD_CONFIG, then ./config.yaml, then built-in defaults)"
+        )
+        return p
+
+    p = with_config(sub.add_parser("process", help="OCR files and folders once, writing the daemon's outputs"))
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image, PDF or TIFF files, or folders of them")
+    p.add_argument("-o", "--outbox", help="write results here instead of the configured outbox")
+    p.add_argument("-v", "--verbose", action="store_true", help="print a line per processed file")
+    p.set_defaults(func=cmd_process)
+
+    p = with_config(sub.add_parser("models", help="list and verify the configured model files"))
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        code = args.func(args)
+    except OcrdError as exc:
+        problems = getattr(exc, "problems", None) or [str(exc)]
+        for problem in problems:
+            print(f"ocrd: {problem}", file=sys.stderr)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: say what broke, exit 70
+        print(f"ocrd: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        code = ExitCode.INTERNAL
+    sys.exit(int(code))

@@ -1,0 +1,114 @@
+"""Box geometry: quad ordering, polygon unclip, perspective crop and reading order.
+
+The only importer of pyclipper. Pure functions on numpy arrays; no model code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import pyclipper
+
+
+def order_quad(points: np.ndarray) -> np.ndarray:
+    """Return the four corners clockwise starting at the top-left one (image coordinates, y down).
+
+    Sorting by angle around the centroid is robust for rotated boxes where the
+    classic sum/difference trick picks the same corner twice.
+    """
+    pts = np.asarray(points, dtype=np.float32).reshape(4, 2)
+    center = pts.mean(axis=0)
+    angles = np.arctan2(pts[:, 1] - center[1], pts[:, 0] - center[0])
+    pts = pts[np.argsort(angles)]  # clockwise on screen because y points down
+    # Start at the corner nearest the top-left: smallest x + y.
+    start = int(np.argmin(pts[:, 0] + pts[:, 1]))
+    return np.roll(pts, -start, axis=0)
+
+
+def min_area_quad(contour: np.ndarray) -> tuple[np.ndarray, float]:
+    """Minimum-area rectangle around a contour as an ordered quad, plus its shorter side in pixels."""
+    rect = cv2.minAreaRect(contour)
+    quad = order_quad(cv2.boxPoints(rect))
+    return quad, float(min(rect[1]))
+
+
+def unclip(quad: np.ndarray, ratio: float) -> np.ndarray | None:
+    """Grow a polygon by area * ratio / perimeter (the DB paper's offset), or None if it vanishes.
+
+    The detector is trained on shrunk text kernels; this restores the full line extent.
+    """
+    poly = np.asarray(quad, dtype=np.float64).reshape(-1, 2)
+    area = abs(cv2.contourArea(poly.astype(np.float32)))
+    perimeter = cv2.arcLength(poly.astype(np.float32), True)
+    if perimeter <= 0:
+        return None
+    distance = area * ratio / perimeter
+    offset = pyclipper.PyclipperOffset()
+    offset.AddPath([tuple(p) for p in poly.round().astype(np.int64).tolist()], pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
+    grown = offset.Execute(distance)
+    if len(grown) != 1:
+        # Zero paths: degenerate input. Several: the offset split the shape; both are unusable.
+        return None
+    return np.asarray(grown[0], dtype=np.float32)
+
+
+def quad_size(quad: np.ndarray) -> tuple[float, float]:
+    """Width (top edge / bottom edge mean) and height (left / right edge mean) of an ordered quad."""
+    q = np.asarray(quad, dtype=np.float32)
+    width = (np.linalg.norm(q[0] - q[1]) + np.linalg.norm(q[3] - q[2])) / 2
+    height = (np.linalg.norm(q[0] - q[3]) + np.linalg.norm(q[1] - q[2])) / 2
+    return float(width), float(height)
+
+
+def crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """Perspective-crop an ordered quad to an upright rectangle; tall crops are turned to read left to right.
+
+    A crop much taller than wide is almost always a vertical text line or a line
+    whose quad started on the wrong corner; the recognizer only reads horizontal
+    text, so it is rotated by 90 degrees counter-clockwise.
+    """
+    q = np.asarray(quad, dtype=np.float32)
+    width_f, height_f = quad_size(q)
+    width = max(1, int(round(width_f)))
+    height = max(1, int(round(height_f)))
+    target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
+    matrix = cv2.getPerspectiveTransform(q, target)
+    crop = cv2.warpPerspective(image, matrix, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    if height >= width * 1.5:
+        crop = np.ascontiguousarray(np.rot90(crop))
+    return crop
+
+
+def reading_order(quads: Sequence[np.ndarray]) -> list[int]:
+    """Indices of quads in reading order: rows top to bottom, left to right inside a row.
+
+    Two boxes share a row when their vertical centres are closer than half the
+    smaller box height. Rows are formed greedily from the top so that a slight
+    skew does not split one printed line into many rows.
+    """
+    if not quads:
+        return []
+    boxes = [np.asarray(q, dtype=np.float32).reshape(4, 2) for q in quads]
+    tops = [float(b[:, 1].min()) for b in boxes]
+    bottoms = [float(b[:, 1].max()) for b in boxes]
+    centres = [(t + b) / 2 for t, b in zip(tops, bottoms)]
+    heights = [max(1.0, b - t) for t, b in zip(tops, bottoms)]
+    lefts = [float(b[:, 0].min()) for b in boxes]
+    remaining = sorted(range(len(boxes)), key=lambda i: (centres[i], lefts[i]))
+    rows: list[list[int]] = []
+    for i in remaining:
+        placed = False
+        for row in reversed(rows[-3:]):  # only recent rows can share a line with a lower box
+            anchor = row[0]
+            if abs(centres[i] - centres[anchor]) <= 0.5 * min(heights[i], heights[anchor]):
+                row.append(i)
+                placed = True
+                break
+        if not placed:
+            rows.append([i])
+    order: list[int] = []
+    for row in rows:
+        order.extend(sorted(row, key=lambda i: lefts[i]))
+    return order

@@ -1,0 +1,428 @@
+"""Safe intake of untrusted files: the gate, magic sniffing, header limits, decode, EXIF orientation, normalisation and page iteration; must not run OCR, write files, or decode pixels before the header checks pass.
+
+The only importer of cv2 for decoding (lazily, inside functions: the worker
+must put `decoder_env(cfg)` into os.environ before cv2 is first imported,
+because OpenCV reads its decoder limits once at import) and, through
+`intake_pdf`, of pypdfium2. Header parsing lives in `intake_headers`.
+
+Every refusal is `InputError(Reason.X, message)`; nothing else escapes for a
+bad file.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import os
+import stat
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ocrd.errors import InputError, Reason
+from ocrd.intake_headers import ImageHeader, PageHeader, parse_header, sniff_format
+from ocrd.intake_pdf import pdf_page_count, render_pages
+
+if TYPE_CHECKING:
+    from ocrd.config import IntakeConfig
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("jpeg", "png", "tiff", "bmp", "webp", "pdf")
+_EXTENSION_FORMAT = {
+    ".jpg": "jpeg", ".jpeg": "jpeg", ".jpe": "jpeg", ".jfif": "jpeg",
+    ".png": "png", ".tif": "tiff", ".tiff": "tiff", ".bmp": "bmp", ".dib": "bmp",
+    ".webp": "webp", ".pdf": "pdf",
+}
+_READ_CHUNK_BYTES = 1 << 20
+# Decoding with IMREAD_UNCHANGED (needed for alpha and >8-bit samples) costs
+# width*height*samples*bytes_per_sample; above this we let OpenCV decode
+# straight to 8-bit BGR instead, so one decode stays well under 600 MB RSS.
+_UNCHANGED_BUDGET_BYTES = 160 * 1024 * 1024
+# 16-bit data whose peak fits in 12 bits (common for scientific scanners) is
+# stretched to full range; dividing by 257 would leave it nearly black.
+_LOW_BIT_PEAK = 4096
+_COMPOSITE_BAND_ROWS = 256
+# OpenCV's TIFF decoder applies the TIFF Orientation tag itself, whatever the
+# IMREAD flags (measured with opencv-python-headless 5.0 on all 8 orientations,
+# 8/16-bit, RGBA, G4); JPEG/PNG/WebP decoders do not with IMREAD_UNCHANGED or
+# IMREAD_IGNORE_ORIENTATION, so we apply those ourselves.
+_DECODER_ORIENTS = frozenset({"tiff"})
+
+
+def decoder_env(cfg: IntakeConfig) -> dict[str, str]:
+    """Environment variables that make OpenCV's decoders enforce `cfg`'s limits.
+
+    OpenCV reads OPENCV_IO_MAX_IMAGE_{PIXELS,WIDTH,HEIGHT} once, when cv2 is
+    first imported; setting them later has no effect. A worker process must do
+    `os.environ.update(decoder_env(cfg))` before anything imports cv2 (this
+    module imports cv2 lazily, so importing `ocrd.intake` first is fine). The
+    limits back up the header checks for a header that lies.
+    """
+    return {
+        "OPENCV_IO_MAX_IMAGE_PIXELS": str(int(cfg.max_pixels)),
+        "OPENCV_IO_MAX_IMAGE_WIDTH": str(int(cfg.max_side_px)),
+        "OPENCV_IO_MAX_IMAGE_HEIGHT": str(int(cfg.max_side_px)),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One decoded page as displayed: BGR uint8 HxWx3, C-contiguous.
+
+    `orientation_applied` is the clockwise rotation in degrees applied after an
+    optional horizontal mirror (`mirrored`) to honour EXIF/TIFF orientation.
+    """
+
+    index: int
+    image: np.ndarray
+    orientation_applied: int = 0
+    mirrored: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A file that passed the gate and header checks; `pages()` decodes lazily."""
+
+    path: Path
+    format: str
+    size_bytes: int
+    sha256: str
+    page_count: int
+    _cfg: IntakeConfig = field(repr=False, compare=False)
+    # The bytes read once through the opened descriptor: never re-read by path (TOCTOU).
+    _data: bytes = field(repr=False, compare=False)
+    _header: ImageHeader | None = field(default=None, repr=False, compare=False)
+
+    def pages(self) -> Iterator[Page]:
+        """Decode and yield one page at a time; raises InputError for a bad page."""
+        if self.format == "pdf":
+            cfg = self._cfg
+            for index, image in render_pages(self._data, cfg.pdf_dpi, cfg.max_pixels, cfg.max_side_px):
+                yield Page(index, image)
+                del image  # flat memory: drop our reference before rendering the next page
+            return
+        assert self._header is not None
+        multi = len(self._header.pages) > 1
+        for index, header in enumerate(self._header.pages):
+            image = _decode(self._data, header, index if multi else None)
+            try:
+                # 32-bit BMPs often carry an alpha mask with every alpha byte zero.
+                image = normalise(image, empty_alpha_is_opaque=self.format == "bmp")
+                if self.format in _DECODER_ORIENTS:
+                    degrees, mirrored = orientation_turn(header.orientation)
+                else:
+                    image, degrees, mirrored = apply_orientation(image, header.orientation)
+            except (ValueError, TypeError, _cv2_error()) as exc:
+                # A decoder returned a layout we cannot normalise (odd channel count or dtype).
+                raise InputError(Reason.CORRUPT, f"page {index + 1} has an unusable pixel layout ({exc})") from None
+            yield Page(index, np.ascontiguousarray(image), degrees, mirrored)
+            del image  # flat memory: drop our reference before decoding the next page
+
+
+def open_document(path: Path, cfg: IntakeConfig, *, now_s: float | None = None) -> Document:
+    """Run the gate and header checks, cheapest first; decode no pixels.
+
+    `now_s` (default time.time()) judges whether a truncated file is young
+    enough that it may still be copying; the message says so.
+    """
+    path = Path(path)
+    data, st = _read_regular_file(path, cfg.max_bytes)
+    fmt = sniff_format(data[:4096])
+    _log_extension_mismatch(path, fmt)
+    header: ImageHeader | None = None
+    try:
+        if fmt == "pdf":
+            page_count = pdf_page_count(data, cfg.max_pages)
+        else:
+            header = parse_header(data, fmt, cfg.max_pages)
+            _check_limits(header, cfg)
+            page_count = len(header.pages)
+    except InputError as exc:
+        if exc.reason is Reason.TRUNCATED:
+            raise _truncation_with_age(exc, st.st_mtime, cfg.young_file_s, now_s) from None
+        raise
+    return Document(
+        path=path,
+        format=fmt,
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        page_count=page_count,
+        _cfg=cfg,
+        _data=data,
+        _header=header,
+    )
+
+
+# ---------------------------------------------------------------- gate
+
+def _read_regular_file(path: Path, max_bytes: int) -> tuple[bytes, os.stat_result]:
+    """Open without following a final symlink, check it is a regular file, read it whole."""
+    # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(Reason.NOT_REGULAR_FILE, "the path is a symbolic link; links are never followed") from None
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise InputError(Reason.NOT_FOUND, "the file disappeared before it could be read") from None
+        if exc.errno == errno.ENXIO:  # a socket or a FIFO on some systems
+            raise InputError(Reason.NOT_REGULAR_FILE, "the path is not a regular file") from None
+        # No dedicated reason code for unreadable files yet; NOT_FOUND with the cause.
+        raise InputError(Reason.NOT_FOUND, f"the file cannot be opened ({exc.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = _file_kind(st.st_mode)
+            raise InputError(Reason.NOT_REGULAR_FILE, f"the path is {kind}, not a regular file")
+        if st.st_size == 0:
+            raise InputError(Reason.EMPTY_FILE, "the file is empty (0 bytes)")
+        if st.st_size > max_bytes:
+            raise InputError(Reason.TOO_LARGE_BYTES, _too_large_message(st.st_size, max_bytes))
+        # One read of the whole size: a single allocation, so a 200 MB file
+        # costs 200 MB, not twice that while chunks are joined.
+        data = _read_exactly(fd, st.st_size)
+        if len(data) == st.st_size:
+            # A file still growing: take what is there now (rare path, small reads).
+            parts = [data]
+            total = len(data)
+            while total <= max_bytes:
+                chunk = _read_exactly(fd, _READ_CHUNK_BYTES)
+                if not chunk:
+                    break
+                parts.append(chunk)
+                total += len(chunk)
+            if len(parts) > 1:
+                data = b"".join(parts)
+            del parts
+        if len(data) > max_bytes:
+            raise InputError(Reason.TOO_LARGE_BYTES, _too_large_message(len(data), max_bytes))
+    finally:
+        os.close(fd)
+    if not data:
+        raise InputError(Reason.EMPTY_FILE, "the file is empty (0 bytes)")
+    return data, st
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    """Read up to `size` bytes (fewer only at end of file)."""
+    try:
+        data = os.read(fd, size)
+        if len(data) in (0, size):
+            return data
+        parts = [data]
+        got = len(data)
+        while got < size:
+            chunk = os.read(fd, min(size - got, _READ_CHUNK_BYTES))
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+        return b"".join(parts)
+    except OSError as exc:
+        raise InputError(Reason.CORRUPT, f"the file cannot be read ({exc.strerror})") from None
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
+
+
+def _too_large_message(size_bytes: int, max_bytes: int) -> str:
+    return f"the file is {size_bytes / 2**20:.1f} MiB, more than the limit of {max_bytes / 2**20:.1f} MiB"
+
+
+def _log_extension_mismatch(path: Path, fmt: str) -> None:
+    expected = _EXTENSION_FORMAT.get(path.suffix.lower())
+    if expected != fmt:
+        # Logged, never trusted: the content decides how the file is read.
+        log.warning(
+            "intake_extension_mismatched path=%s extension=%s format=%s",
+            path, path.suffix or "(none)", fmt,
+        )
+
+
+def _check_limits(header: ImageHeader, cfg: IntakeConfig) -> None:
+    for index, page in enumerate(header.pages):
+        width, height = page.width_px, page.height_px
+        where = f"page {index + 1} is" if len(header.pages) > 1 else "the image is"
+        if max(width, height) > cfg.max_side_px:
+            raise InputError(
+                Reason.TOO_MANY_PIXELS,
+                f"{where} {width}x{height} pixels; a side may be at most {cfg.max_side_px} pixels",
+            )
+        if width * height > cfg.max_pixels:
+            raise InputError(
+                Reason.TOO_MANY_PIXELS,
+                f"{where} {width}x{height} = {width * height / 1e6:.1f} megapixels, "
+                f"more than the limit of {cfg.max_pixels / 1e6:.1f}",
+            )
+
+
+def _truncation_with_age(exc: InputError, mtime_s: float, young_file_s: float, now_s: float | None) -> InputError:
+    age_s = (time.time() if now_s is None else now_s) - mtime_s
+    if age_s < young_file_s:
+        hint = f"it was modified {max(age_s, 0):.0f} s ago and may still be copying"
+    else:
+        hint = f"it has not changed for {age_s:.0f} s, so it is not still copying"
+    return InputError(Reason.TRUNCATED, f"{exc.message}; {hint}")
+
+
+# ---------------------------------------------------------------- decode
+
+def _decode(data: bytes, header: PageHeader, page_index: int | None) -> np.ndarray:
+    import cv2  # lazy: the env limits must be in place first (see decoder_env)
+
+    # OpenCV 5.0 returns garbage for >8-bit planar TIFFs with IMREAD_UNCHANGED
+    # but decodes them right through its 8-bit path (measured on Pillow's
+    # tiff_*_planar_16bit_* samples), so those lose alpha and depth on purpose.
+    needs_unchanged = (header.has_alpha or header.bits_per_sample > 8) and not header.planar_separate
+    bytes_per_sample = 1 if header.bits_per_sample <= 8 else (2 if header.bits_per_sample <= 16 else 4)
+    estimate = header.width_px * header.height_px * max(header.samples, 1) * bytes_per_sample
+    if needs_unchanged and estimate <= _UNCHANGED_BUDGET_BYTES:
+        # IMREAD_UNCHANGED keeps alpha and depth and never applies EXIF orientation.
+        flags = cv2.IMREAD_UNCHANGED
+    else:
+        flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    buf = np.frombuffer(data, dtype=np.uint8)
+    where = "the image" if page_index is None else f"page {page_index + 1}"
+    try:
+        if page_index is None:
+            image = cv2.imdecode(buf, flags)
+        else:
+            ok, mats = cv2.imdecodemulti(buf, flags, range=(page_index, page_index + 1))
+            image = mats[0] if ok and mats else None
+    except cv2.error as exc:
+        raise _decode_failed(header, where, f" ({_first_line(exc)})") from None
+    except MemoryError:
+        raise InputError(Reason.TOO_MANY_PIXELS, f"{where} needs more memory to decode than is available") from None
+    if image is None or image.size == 0:
+        raise _decode_failed(header, where, "")
+    if image.shape[:2] != (header.height_px, header.width_px):
+        log.warning(
+            "intake_size_disagreed header=%dx%d decoded=%dx%d",
+            header.width_px, header.height_px, image.shape[1], image.shape[0],
+        )
+    return image
+
+
+def _cv2_error() -> type[Exception]:
+    import cv2
+
+    return cv2.error
+
+
+def _decode_failed(header: PageHeader, where: str, detail: str) -> InputError:
+    if header.unsupported:
+        return InputError(Reason.UNSUPPORTED_FORMAT, f"{where} uses {header.unsupported}, which cannot be decoded{detail}")
+    return InputError(Reason.CORRUPT, f"{where} cannot be decoded: the image data is damaged{detail}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[-1] if text else type(exc).__name__
+
+
+def normalise(image: np.ndarray, *, empty_alpha_is_opaque: bool = False) -> np.ndarray:
+    """Any decoded array (8/16-bit/float, gray/GA/BGR/BGRA) to BGR uint8, alpha on white.
+
+    With `empty_alpha_is_opaque`, an alpha channel that is zero everywhere is
+    treated as unused rather than making the page blank.
+    """
+    import cv2
+
+    image = _to_uint8(image)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    channels = image.shape[2]
+    if channels == 1:
+        return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2BGR)
+    if channels == 2:
+        gray, alpha = image[:, :, 0], image[:, :, 1]
+        color = cv2.cvtColor(np.ascontiguousarray(gray), cv2.COLOR_GRAY2BGR)
+        return _composite_on_white(color, alpha, empty_alpha_is_opaque)
+    if channels == 3:
+        return image
+    color = cv2.cvtColor(image[:, :, :4], cv2.COLOR_BGRA2BGR)
+    return _composite_on_white(color, image[:, :, 3], empty_alpha_is_opaque)
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.uint16:
+        peak = int(image.max())
+        scale = 255.0 / 65535.0 if peak >= _LOW_BIT_PEAK else 255.0 / max(peak, 1)
+        return cv2.convertScaleAbs(image, alpha=scale)
+    # Float or signed data (rare TIFF flavours): stretch its actual range.
+    work = image.astype(np.float32, copy=False)
+    finite = np.nan_to_num(work, nan=0.0, posinf=0.0, neginf=0.0)
+    low, high = float(finite.min()), float(finite.max())
+    if high <= low:
+        return np.zeros(image.shape, dtype=np.uint8)
+    return cv2.convertScaleAbs(finite, alpha=255.0 / (high - low), beta=-low * 255.0 / (high - low))
+
+
+def _composite_on_white(color: np.ndarray, alpha: np.ndarray, empty_alpha_is_opaque: bool) -> np.ndarray:
+    import cv2
+
+    if empty_alpha_is_opaque and not alpha.any():
+        return color
+    # In bands of rows so the uint8 temporaries stay a few MB even for 50 MP.
+    for top in range(0, color.shape[0], _COMPOSITE_BAND_ROWS):
+        rows = slice(top, top + _COMPOSITE_BAND_ROWS)
+        inv_alpha = cv2.bitwise_not(np.ascontiguousarray(alpha[rows]))
+        for ch in range(3):
+            plane = np.ascontiguousarray(color[rows, :, ch])
+            # c*a/255 + 255*(1-a/255) == c + (255-c)*(255-a)/255, all in uint8.
+            color[rows, :, ch] = cv2.add(plane, cv2.multiply(cv2.bitwise_not(plane), inv_alpha, scale=1 / 255))
+    return color
+
+
+# EXIF orientation -> (clockwise degrees applied after an optional horizontal mirror, mirrored)
+_ORIENTATION = {
+    1: (0, False),
+    2: (0, True),
+    3: (180, False),
+    4: (180, True),
+    5: (270, True),
+    6: (90, False),
+    7: (90, True),
+    8: (270, False),
+}
+
+
+def orientation_turn(orientation: int) -> tuple[int, bool]:
+    """(clockwise degrees, mirrored) that display an image stored with EXIF `orientation`."""
+    return _ORIENTATION.get(orientation, (0, False))
+
+
+def apply_orientation(image: np.ndarray, orientation: int) -> tuple[np.ndarray, int, bool]:
+    """Turn a stored image into the displayed one: mirror horizontally if needed, then rotate clockwise."""
+    import cv2
+
+    degrees, mirrored = orientation_turn(orientation)
+    if mirrored:
+        image = cv2.flip(image, 1)
+    if degrees == 90:
+        image = cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)
+    elif degrees == 180:
+        image = cv2.rotate(image, cv2.ROTATE_180)
+    elif degrees == 270:
+        image = cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return image, degrees, mirrored

@@ -1,0 +1,119 @@
+"""process_file: one input file through intake, the engine and the output writers, in a worker process.
+
+Returns what happened as data; never touches the job log (the main process
+owns it) and never decides output names (the caller does, so concurrent jobs
+cannot pick the same one).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ocrd.config import Config
+from ocrd.engine import OcrEngine
+from ocrd.intake import open_document
+from ocrd.outputs import write_outputs
+from ocrd.results import DocumentResult, PageResult, SourceInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    job_id: str
+    path: Path  # where the file is read from (the claimed copy for the daemon)
+    rel_path: str  # path shown in results, relative to the inbox or the folder given
+    out_dir: Path
+    stem: str
+    inbox: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    job_id: str
+    sha256: str
+    size_bytes: int
+    format: str
+    pages: int
+    lines: int
+    mean_confidence: float | None
+    decode_ms: float
+    detect_ms: float
+    classify_ms: float
+    recognize_ms: float
+    total_ms: float
+    outputs: tuple[str, ...] = field(default_factory=tuple)
+    worker_pid: int = 0
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _vis_copy(image: np.ndarray, max_side_px: int) -> np.ndarray:
+    """A copy small enough for the visualization, so large pages are not all held until the end."""
+    h, w = image.shape[:2]
+    scale = max_side_px / max(h, w)
+    if scale >= 1:
+        return image
+    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
+def process_file(job: Job, engine: OcrEngine, cfg: Config) -> Outcome:
+    """Read, recognise and write outputs for one file; raises InputError for a refused input."""
+    t_start = time.perf_counter()
+    document = open_document(job.path, cfg.intake)
+    decode_s = time.perf_counter() - t_start
+    pages: list[PageResult] = []
+    vis_images: list[np.ndarray] = []
+    page_iter = iter(document.pages())
+    while True:
+        t0 = time.perf_counter()
+        page = next(page_iter, None)
+        decode_s += time.perf_counter() - t0
+        if page is None:
+            break
+        pages.append(engine.read(page.image, index=page.index, orientation_applied=page.orientation_applied))
+        if cfg.outputs.visualization:
+            vis_images.append(_vis_copy(page.image, cfg.outputs.vis_max_side_px))
+        del page
+    total_ms = (time.perf_counter() - t_start) * 1000
+    result = DocumentResult(
+        job_id=job.job_id,
+        created_at=utc_now_iso(),
+        source=SourceInfo(
+            inbox=job.inbox,
+            rel_path=job.rel_path,
+            sha256=document.sha256,
+            bytes=document.size_bytes,
+            format=document.format,
+            pages=len(pages),
+        ),
+        engine=engine.describe(),
+        pages=tuple(pages),
+        decode_ms=decode_s * 1000,
+        total_ms=total_ms,
+    )
+    written = write_outputs(result, vis_images, job.out_dir, job.stem, cfg.outputs)
+    timings = result.timings_ms()
+    return Outcome(
+        job_id=job.job_id,
+        sha256=document.sha256,
+        size_bytes=document.size_bytes,
+        format=document.format,
+        pages=len(pages),
+        lines=result.line_count,
+        mean_confidence=result.mean_confidence,
+        decode_ms=timings["decode"],
+        detect_ms=timings["detect"],
+        classify_ms=timings["classify"],
+        recognize_ms=timings["recognize"],
+        total_ms=timings["total"],
+        outputs=tuple(str(p) for p in written),
+        worker_pid=os.getpid(),
+    )

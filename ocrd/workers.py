@@ -1,0 +1,108 @@
+"""Bounded pool of worker processes, each with its own OcrEngine; timeouts, crashes and recycling.
+
+The only importer of pebble. The main process submits Jobs and gets Outcomes
+or a classified failure back; it never decodes an image or runs a model.
+Workers are spawned, not forked: the main process runs observer threads,
+and forking a threaded process can deadlock the child.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pebble
+
+from ocrd.errors import InputError, Reason
+
+if TYPE_CHECKING:
+    from ocrd.config import Config
+    from ocrd.pipeline import Job, Outcome
+
+# Per-process state of a worker: built once by _init_worker, used by every job it runs.
+_worker_state: dict[str, Any] = {}
+
+
+def _init_worker(cfg: Config, intra_op_threads: int) -> None:
+    # Imported here, not at module top: the decoder limits in the environment
+    # must be in place before cv2 is first imported in this process.
+    from ocrd.intake import decoder_env
+
+    os.environ.update(decoder_env(cfg.intake))
+    from ocrd.engine import OcrEngine
+
+    engine = OcrEngine.from_config(cfg, intra_op_threads=intra_op_threads)
+    engine.warm_up()
+    _worker_state["engine"] = engine
+    _worker_state["cfg"] = cfg
+
+
+def _run_job(job: Job) -> Outcome:
+    from ocrd.pipeline import process_file
+
+    return process_file(job, _worker_state["engine"], _worker_state["cfg"])
+
+
+@dataclass(frozen=True, slots=True)
+class JobFailure:
+    """Why a job did not produce an Outcome: a stable reason code and a message for people."""
+
+    reason: Reason
+    message: str
+    transient: bool = False  # worth retrying later (disk full, permissions): the input is not at fault
+
+
+def classify_failure(exc: BaseException, timeout_s: float) -> JobFailure:
+    """Map what a job future raised to a reason code."""
+    if isinstance(exc, InputError):
+        return JobFailure(exc.reason, exc.message)
+    if isinstance(exc, FutureTimeout):
+        return JobFailure(Reason.TIMEOUT, f"processing took longer than {timeout_s:g} s; the worker was stopped")
+    if isinstance(exc, pebble.ProcessExpired):
+        return JobFailure(
+            Reason.WORKER_CRASHED, f"the worker process died while reading this file (exit code {exc.exitcode})"
+        )
+    if isinstance(exc, OSError):
+        return JobFailure(Reason.OUTPUT_FAILED, f"could not write results: {exc}", transient=True)
+    return JobFailure(Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+
+
+class WorkerPool:
+    """A fixed number of worker processes; each job runs under a wall-clock timeout."""
+
+    def __init__(self, cfg: Config, *, workers: int, intra_op_threads: int):
+        self.workers = workers
+        self.timeout_s = cfg.workers.job_timeout_s
+        self._pool = pebble.ProcessPool(
+            max_workers=workers,
+            max_tasks=cfg.workers.max_jobs_per_worker,
+            initializer=_init_worker,
+            initargs=(cfg, intra_op_threads),
+            context=multiprocessing.get_context("spawn"),
+        )
+
+    def submit(self, job: Job) -> Future:
+        return self._pool.schedule(_run_job, args=(job,), timeout=self.timeout_s)
+
+    def close(self) -> None:
+        """Finish queued jobs, then stop the workers."""
+        self._pool.close()
+        self._pool.join()
+
+    def stop(self) -> None:
+        """Stop now; running jobs are abandoned."""
+        self._pool.stop()
+        self._pool.join()
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if exc_info[0] is None:
+            self.close()
+        else:
+            self.stop()
