@@ -314,12 +314,12 @@ class DetectConfig:
     """DB text detection: input scaling, normalisation, thresholds and box post-processing."""
 
     model: Path | None = _key(None, _Path(optional=True))  # custom ONNX overrides the model set's
-    limit_side_px: int = _key(960, _Int(32, 8192))
+    limit_side_px: int = _key(1280, _Int(32, 8192))
     limit_type: str = _key("max", _Choice("max", "min"))
     max_side_px: int = _key(4000, _Int(32, 16384))  # cap for limit_type=min
     thresh: float = _key(0.3, _Float(0, 1))
     box_thresh: float = _key(0.5, _Float(0, 1))
-    unclip_ratio: float = _key(1.6, _Float(0, 5, lo_open=True))
+    unclip_ratio: float = _key(1.4, _Float(0, 5, lo_open=True))
     max_candidates: int = _key(1000, _Int(1))
     min_size_px: int = _key(3, _Int(1))
     dilate: bool = _key(False, _Bool())
@@ -349,7 +349,7 @@ class RecognizeConfig:
     input_height_px: int = _key(48, _Int(8, 1024))
     max_width_px: int = _key(3200, _Int(8, 32768))
     batch_size: int = _key(6, _Int(1, 256))
-    max_stretch: float = _key(0.0, _Float(0, 1))  # widen crops by up to this to share a batch
+    max_stretch: float = _key(0.05, _Float(0, 1))  # widen crops by up to this to share a batch
     min_confidence: float = _key(0.5, _Float(0, 1))  # lines below are dropped
     mean: float = _key(0.5, _Float())
     std: float = _key(0.5, _Float(0, lo_open=True))

@@ -41,13 +41,21 @@ class DetectedBox:
 def detector_input_size(height_px: int, width_px: int, params: DetectParams) -> tuple[int, int]:
     """(height, width) the page is resized to before detection, multiples of 32."""
     if params.limit_type == "min":
+        cap_px = params.max_side_px
         ratio = max(1.0, params.limit_side_px / max(1, min(height_px, width_px)))
-        ratio = min(ratio, params.max_side_px / max(1, max(height_px, width_px)))
     else:
-        ratio = min(1.0, params.limit_side_px / max(1, max(height_px, width_px)))
-    out_h = max(_STRIDE_PX, int(round(height_px * ratio / _STRIDE_PX)) * _STRIDE_PX)
-    out_w = max(_STRIDE_PX, int(round(width_px * ratio / _STRIDE_PX)) * _STRIDE_PX)
-    return out_h, out_w
+        cap_px = params.limit_side_px
+        ratio = 1.0
+    ratio = min(ratio, cap_px / max(1, max(height_px, width_px)))
+
+    def fit(side_px: int) -> int:
+        # Nearest multiple of 32, but never past the cap (round down there).
+        size = max(_STRIDE_PX, int(round(side_px * ratio / _STRIDE_PX)) * _STRIDE_PX)
+        if size > cap_px:
+            size = max(_STRIDE_PX, (cap_px // _STRIDE_PX) * _STRIDE_PX)
+        return size
+
+    return fit(height_px), fit(width_px)
 
 
 def _box_score(prob: np.ndarray, quad: np.ndarray) -> float:

@@ -61,6 +61,7 @@ def settings_from_config(cfg: Config) -> EngineSettings:
             input_height_px=r.input_height_px,
             max_width_px=r.max_width_px,
             batch_size=r.batch_size,
+            max_stretch=r.max_stretch,
             mean=r.mean,
             std=r.std,
         ),

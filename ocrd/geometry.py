@@ -84,9 +84,8 @@ def crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
 def reading_order(quads: Sequence[np.ndarray]) -> list[int]:
     """Indices of quads in reading order: rows top to bottom, left to right inside a row.
 
-    Two boxes share a row when their vertical centres are closer than half the
-    smaller box height. Rows are formed greedily from the top so that a slight
-    skew does not split one printed line into many rows.
+    Two neighbouring boxes share a row when their vertical centres are closer
+    than half the smaller box height; rows are then ordered by their top edge.
     """
     if not quads:
         return []
@@ -96,18 +95,23 @@ def reading_order(quads: Sequence[np.ndarray]) -> list[int]:
     centres = [(t + b) / 2 for t, b in zip(tops, bottoms)]
     heights = [max(1.0, b - t) for t, b in zip(tops, bottoms)]
     lefts = [float(b[:, 0].min()) for b in boxes]
-    remaining = sorted(range(len(boxes)), key=lambda i: (centres[i], lefts[i]))
+    remaining = sorted(range(len(boxes)), key=lambda i: (lefts[i], centres[i]))
+    # Rows grow left to right: each box joins the row whose right-most member it
+    # continues (vertical centres within half the smaller height), so a line that
+    # rises or falls across the page stays one row.
     rows: list[list[int]] = []
     for i in remaining:
-        placed = False
-        for row in reversed(rows[-3:]):  # only recent rows can share a line with a lower box
-            anchor = row[0]
-            if abs(centres[i] - centres[anchor]) <= 0.5 * min(heights[i], heights[anchor]):
-                row.append(i)
-                placed = True
-                break
-        if not placed:
+        best_row, best_gap = None, None
+        for row in rows:
+            last = row[-1]
+            gap = abs(centres[i] - centres[last])
+            if gap <= 0.5 * min(heights[i], heights[last]) and (best_gap is None or gap < best_gap):
+                best_row, best_gap = row, gap
+        if best_row is None:
             rows.append([i])
+        else:
+            best_row.append(i)
+    rows.sort(key=lambda row: min(tops[i] for i in row))
     order: list[int] = []
     for row in rows:
         order.extend(sorted(row, key=lambda i: lefts[i]))

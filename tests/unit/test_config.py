@@ -64,8 +64,8 @@ def test_default_values():
     assert cfg.model_set == "ppocrv6-small"
     assert cfg.workers.count == "auto" and cfg.workers.job_timeout_s == 300
     assert cfg.intake.max_bytes == 200 * 1024 * 1024
-    assert cfg.detect.limit_side_px == 960 and cfg.detect.box_thresh == 0.5
-    assert cfg.detect.mean == (0.485, 0.456, 0.406)
+    assert cfg.detect.limit_side_px == 1280 and cfg.detect.box_thresh == 0.5
+    assert cfg.detect.mean is None and cfg.detect.std is None  # the model set's own
     assert cfg.detect.model is None
     assert cfg.classify.enabled is True
     assert cfg.recognize.min_confidence == 0.5

@@ -1,0 +1,23 @@
+"""Shared fixtures for integration tests: one real OcrEngine per session (loading models is the slow part)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ocrd.config import config_from_mapping
+from ocrd.engine import OcrEngine
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory) -> OcrEngine:
+    """The default model set with the angle classifier on, one intra-op thread (the machine is shared)."""
+    cfg = config_from_mapping({}, Path(tmp_path_factory.mktemp("engine")))
+    return OcrEngine.from_config(cfg, intra_op_threads=1)
+
+
+@pytest.fixture(scope="session")
+def engine_without_classifier(tmp_path_factory) -> OcrEngine:
+    cfg = config_from_mapping({"classify": {"enabled": False}}, Path(tmp_path_factory.mktemp("engine")))
+    return OcrEngine.from_config(cfg, intra_op_threads=1)
