@@ -337,10 +337,13 @@ def _first_line(exc: BaseException) -> str:
 
 
 def normalise(image: np.ndarray, *, empty_alpha_is_opaque: bool = False) -> np.ndarray:
-    """Any decoded array (8/16-bit/float, gray/GA/BGR/BGRA) to BGR uint8, alpha on white.
+    """Any decoded array (8/16-bit/float, gray/GA/BGR/BGRA) to BGR uint8, alpha composited.
 
-    With `empty_alpha_is_opaque`, an alpha channel that is zero everywhere is
-    treated as unused rather than making the page blank.
+    Transparent areas become white, unless the visible content is itself light
+    (white text on a transparent background), in which case they become black:
+    either way the text keeps its contrast. With `empty_alpha_is_opaque`, an
+    alpha channel that is zero everywhere is treated as unused rather than
+    making the page blank.
     """
     import cv2
 
@@ -353,11 +356,11 @@ def normalise(image: np.ndarray, *, empty_alpha_is_opaque: bool = False) -> np.n
     if channels == 2:
         gray, alpha = image[:, :, 0], image[:, :, 1]
         color = cv2.cvtColor(np.ascontiguousarray(gray), cv2.COLOR_GRAY2BGR)
-        return _composite_on_white(color, alpha, empty_alpha_is_opaque)
+        return _composite(color, alpha, empty_alpha_is_opaque)
     if channels == 3:
         return image
     color = cv2.cvtColor(image[:, :, :4], cv2.COLOR_BGRA2BGR)
-    return _composite_on_white(color, image[:, :, 3], empty_alpha_is_opaque)
+    return _composite(color, image[:, :, 3], empty_alpha_is_opaque)
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
@@ -378,10 +381,33 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     return cv2.convertScaleAbs(finite, alpha=255.0 / (high - low), beta=-low * 255.0 / (high - low))
 
 
-def _composite_on_white(color: np.ndarray, alpha: np.ndarray, empty_alpha_is_opaque: bool) -> np.ndarray:
+# Visible content brighter than this (mean gray of opaque pixels) is put on black.
+_LIGHT_CONTENT_GRAY = 160
+
+
+def _content_is_light(color: np.ndarray, alpha: np.ndarray) -> bool:
+    """Whether the opaque pixels are mostly light, judged on a sparse sample for speed."""
+    step = max(1, int(np.sqrt(alpha.size / 250_000)))
+    sample_alpha = alpha[::step, ::step]
+    opaque = sample_alpha >= 128
+    if not opaque.any() or opaque.all():
+        return False  # nothing visible, or nothing transparent: white is the usual paper
+    gray = color[::step, ::step].mean(axis=2)
+    return float(gray[opaque].mean()) > _LIGHT_CONTENT_GRAY
+
+
+def _composite(color: np.ndarray, alpha: np.ndarray, empty_alpha_is_opaque: bool) -> np.ndarray:
     import cv2
 
     if empty_alpha_is_opaque and not alpha.any():
+        return color
+    if _content_is_light(color, alpha):
+        for top in range(0, color.shape[0], _COMPOSITE_BAND_ROWS):
+            rows = slice(top, top + _COMPOSITE_BAND_ROWS)
+            band_alpha = np.ascontiguousarray(alpha[rows])
+            for ch in range(3):
+                plane = np.ascontiguousarray(color[rows, :, ch])
+                color[rows, :, ch] = cv2.multiply(plane, band_alpha, scale=1 / 255)  # c*a/255 on black
         return color
     # In bands of rows so the uint8 temporaries stay a few MB even for 50 MP.
     for top in range(0, color.shape[0], _COMPOSITE_BAND_ROWS):

@@ -108,6 +108,21 @@ def test_ignored_names_and_non_files_produce_no_event(tmp_path, watch, mode):
 
 
 @pytest.mark.parametrize("mode", ["inotify", "poll"])
+def test_watcher_does_not_follow_a_symlinked_folder_out_of_the_tree(tmp_path, watch, mode):
+    outside = tmp_path / "outside"
+    (outside / "deep").mkdir(parents=True)
+    inbox = inbox_at(tmp_path / "in", mode)
+    (inbox.path / "escape").symlink_to(outside, target_is_directory=True)
+    recorder = Recorder()
+    watch([inbox], recorder)
+    (outside / "new.jpg").write_bytes(b"x")
+    (outside / "deep" / "newer.jpg").write_bytes(b"x")
+    sync(recorder, inbox.path, "a")
+    sync(recorder, inbox.path, "b")
+    assert not any("escape" in p.parts for p in recorder.paths())
+
+
+@pytest.mark.parametrize("mode", ["inotify", "poll"])
 def test_rename_into_place_reports_the_new_name(tmp_path, watch, mode):
     inbox = inbox_at(tmp_path / "in", mode)
     partial = inbox.path / "scan.jpg.part"

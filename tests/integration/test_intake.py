@@ -291,6 +291,15 @@ def test_rgba_is_composited_on_white(tmp_path):
     assert np.abs(page.image[5, 25].astype(int) - [127, 127, 255]).max() <= 2
 
 
+def test_light_content_on_transparent_is_composited_on_black(tmp_path):
+    # White text on a transparent background: on white paper it would vanish.
+    rgba = np.zeros((20, 60, 4), np.uint8)
+    rgba[5:15, 10:50] = (255, 255, 255, 255)  # opaque white "text"
+    (page,) = read_pages(write(tmp_path, "white.png", corpus.png_bytes(rgba)))
+    assert page.image[1, 1].tolist() == [0, 0, 0]
+    assert page.image[10, 30].tolist() == [255, 255, 255]
+
+
 def test_gray_alpha_png_is_composited(tmp_path):
     data = corpus.pil_bytes(Image.new("LA", (8, 8), (0, 0)), "PNG")
     (page,) = read_pages(write(tmp_path, "la.png", data))
