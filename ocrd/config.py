@@ -263,19 +263,22 @@ class InboxConfig:
     settle_s: float = _key(2.0, _Float(0, lo_open=True))
 
 
+_MAX_AUTO_WORKERS = 8  # beyond this, memory grows faster than throughput on typical servers
+
+
 def pool_shape(cpus: int, count: int | str, threads: int | str) -> tuple[int, int]:
     """Return (worker processes, ONNX intra-op threads per worker) for `cpus` cores.
 
-    Why: detection and recognition parallelise well inside one ONNX session but
-    with diminishing returns, while whole files are independent; so a few
-    processes with a few threads each beats either extreme. "auto" takes half
-    the cores as processes (at least one) and shares the rest out as threads,
-    keeping processes * threads <= cpus so workers never oversubscribe the
-    machine. An explicit value is used as given. The numbers are provisional
-    and meant to be tuned from bench/ results.
+    Why: one page's work is many small recognition calls that parallelise
+    poorly inside one ONNX session, while files are independent. Measured on 2
+    cores (docs/benchmarks.md): 2 workers x 1 thread process 1.7x the images of
+    1 worker x 2 threads. "auto" therefore runs one worker per core, up to 8
+    (each worker holds its own models, about 300 MB), and shares any remaining
+    cores out as threads, keeping processes * threads <= cpus. An explicit value
+    is used as given.
     """
     cpus = max(1, cpus)
-    workers = max(1, cpus // 2) if count == "auto" else int(count)
+    workers = min(cpus, _MAX_AUTO_WORKERS) if count == "auto" else int(count)
     per_worker = max(1, cpus // workers) if threads == "auto" else int(threads)
     return workers, per_worker
 

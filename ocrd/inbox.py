@@ -66,10 +66,11 @@ _MOVE_EVENT = "moved"  # the dest_path is: a rename into the tree, or `x.part` -
 class _InboxEventHandler(FileSystemEventHandler):
     """Turns watchdog events of one inbox into `on_event(name, path)` calls for non-ignored regular files."""
 
-    def __init__(self, inbox: InboxConfig, on_event: OnEvent):
+    def __init__(self, inbox: InboxConfig, watched_root: str, on_event: OnEvent):
         super().__init__()
         self._name = inbox.name
-        self._root = os.path.abspath(inbox.path)
+        self._root = Path(os.path.abspath(inbox.path))  # what the daemon knows the inbox as
+        self._watched_root = watched_root  # what the observer watches (symlinks resolved)
         self._on_event = on_event
 
     def dispatch(self, event: FileSystemEvent) -> None:
@@ -89,16 +90,16 @@ class _InboxEventHandler(FileSystemEventHandler):
             raw = event.dest_path
         else:
             return None
-        path = os.fsdecode(raw)
-        rel = os.path.relpath(path, self._root)
+        rel = os.path.relpath(os.fsdecode(raw), self._watched_root)
         if rel == os.pardir or rel.startswith(os.pardir + os.sep) or is_ignored(rel):
             return None
+        path = self._root / rel  # the same spelling scan_inbox uses, so the tracker sees one key
         try:
             if not stat.S_ISREG(os.lstat(path).st_mode):
                 return None  # symlinks, fifos: never candidates
         except OSError:
             return None  # gone already; a later event or the rescan will tell
-        return Path(path)
+        return path
 
 
 def _listdir_not_ignored(path: str | None) -> Iterator[os.DirEntry[str]]:
@@ -147,11 +148,13 @@ class InboxWatcher:
         if not Path(inbox.path).is_dir():
             raise UnavailableError(f"inbox {inbox.name}: {inbox.path} is not a folder")
         mode = watch_mode_for(inbox.path, inbox.watch, self._mounts_text)
-        handler = _InboxEventHandler(inbox, self._on_event)
+        # Watch the resolved folder: inotify (IN_DONT_FOLLOW) would watch a symlinked root itself and see nothing.
+        watched_root = os.path.realpath(inbox.path)
+        handler = _InboxEventHandler(inbox, watched_root, self._on_event)
         if mode == "inotify":
             observer = Observer()
             try:
-                observer.schedule(handler, str(inbox.path), recursive=inbox.recursive)
+                observer.schedule(handler, watched_root, recursive=inbox.recursive)
                 observer.start()
             except OSError as exc:
                 # Typically the inotify watch or instance limit (ENOSPC/EMFILE): polling still works.
@@ -163,7 +166,7 @@ class InboxWatcher:
         if mode == "poll":
             observer = _polling_observer(self._poll_interval_s)
             try:
-                observer.schedule(handler, str(inbox.path), recursive=inbox.recursive)
+                observer.schedule(handler, watched_root, recursive=inbox.recursive)
                 observer.start()
             except OSError as exc:
                 _stop_quietly(observer)

@@ -138,6 +138,7 @@ def claim(inbox_root: Path, path: Path, job_id: str) -> Path:
     inbox_root, path = Path(inbox_root), Path(path)
     if not _JOB_ID.fullmatch(job_id):
         raise ValueError(f"job id {job_id!r} is not a plain name")
+    _check_inside_tree(inbox_root, path)
     if not stat.S_ISREG(os.lstat(path).st_mode):
         raise ValueError(f"{path} is not a regular file")
     work = work_root(inbox_root)

@@ -468,9 +468,8 @@ class JobLog:
         row = self._get_or_raise(job_id)
         if row.state not in allowed:
             ok = ", ".join(sorted(allowed))
-            raise InvalidTransition(
-                job_id, action, row.state, f"job {job_id}: cannot {action} a job in state {row.state!r} (only from {ok})"
-            )
+            message = f"job {job_id}: cannot {action} a job in state {row.state!r} (only from {ok})"
+            raise InvalidTransition(job_id, action, row.state, message)
         values = changes(row)
         assignments = ", ".join(f"{name} = ?" for name in values)
         cursor = self._db.execute(
@@ -616,9 +615,13 @@ class JobLog:
         Attempts are kept (the interrupted one counted); the caller quarantines rows at max_attempts.
         """
         with self._write():
-            ids = [r["id"] for r in self._db.query("SELECT id FROM jobs WHERE state = 'running'")]
+            ids = [
+                r["id"]
+                for r in self._db.query("SELECT id FROM jobs WHERE state = 'running' ORDER BY created_at, rowid")
+            ]
             self._db.execute(
-                "UPDATE jobs SET state = 'queued', reason = ?, error = ?, not_before = NULL WHERE state = 'running'",
+                "UPDATE jobs SET state = 'queued', reason = ?, error = ?, not_before = NULL"
+                " WHERE state = 'running'",
                 [str(Reason.INTERRUPTED), "the daemon stopped while this job was running"],
             )
             return self._rows_by_id(ids)
@@ -643,10 +646,8 @@ class JobLog:
     # ----------------------------------------------------------------- queries
 
     def _rows_by_id(self, ids: list[str]) -> list[JobRow]:
-        rows = []
-        for job_id in ids:
-            rows.extend(self._fetch(_SELECT + " WHERE id = ?", [job_id]))
-        return sorted(rows, key=lambda r: (r.created_at, r.id))
+        """The rows, in the order of `ids`."""
+        return [row for job_id in ids for row in self._fetch(_SELECT + " WHERE id = ?", [job_id])]
 
     def get(self, job_id: str) -> JobRow | None:
         rows = self._fetch(_SELECT + " WHERE id = ?", [job_id])

@@ -13,6 +13,9 @@ from ocrd.config import InboxConfig
 from ocrd.errors import UnavailableError
 from ocrd.inbox import InboxWatcher, StabilityTracker, claim, release, scan_inbox, work_dir_entries, work_root
 
+# watchdog 7's inotify emitter warns when `mkdir -p` races its own recursive watch setup; harmless here.
+pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")
+
 WAIT_S = 10.0  # an upper bound, not a sleep: tests return as soon as the event arrives
 POLL_S = 0.05
 
@@ -83,6 +86,20 @@ def test_created_file_is_reported(tmp_path, watch, mode):
     assert recorder.wait_for(target)
     assert all(name == "scans" for name, _ in recorder.events)
     assert all(isinstance(p, Path) for _, p in recorder.events)
+
+
+@pytest.mark.parametrize("mode", ["inotify", "poll"])
+def test_inbox_path_that_is_a_symlink_reports_paths_under_the_configured_path(tmp_path, watch, mode):
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "inbox-link"
+    link.symlink_to(real, target_is_directory=True)
+    inbox = InboxConfig(name="scans", path=link, watch=mode, settle_s=0.5)
+    recorder = Recorder()
+    watch([inbox], recorder)
+    (real / "sub").mkdir()
+    (real / "sub" / "scan.jpg").write_bytes(b"x")
+    assert recorder.wait_for(link / "sub" / "scan.jpg")  # the same path scan_inbox gives
 
 
 @pytest.mark.parametrize("mode", ["inotify", "poll"])
@@ -270,6 +287,25 @@ def test_scan_skips_symlinks_ocrd_and_ignored(tmp_path):
     assert [p for p, _ in flat] == [root / "a.jpg"]
 
 
+def test_scan_does_not_cross_into_another_file_system(tmp_path, monkeypatch):
+    inbox = inbox_at(tmp_path / "in", "inotify")
+    (inbox.path / "top.jpg").write_bytes(b"x")
+    (inbox.path / "mounted").mkdir()
+    (inbox.path / "mounted" / "far.jpg").write_bytes(b"x")
+    real_stat = os.stat
+
+    def root_on_another_device(path, *args, **kwargs):
+        st = real_stat(path, *args, **kwargs)
+        if Path(path) == inbox.path:  # pretend every folder below the root is a different mount
+            values = list(st)
+            values[2] = st.st_dev + 1  # st_dev
+            return os.stat_result(values)
+        return st
+
+    monkeypatch.setattr(os, "stat", root_on_another_device)
+    assert [p for p, _ in scan_inbox(inbox)] == [inbox.path / "top.jpg"]
+
+
 def test_scan_of_a_missing_inbox_raises(tmp_path):
     with pytest.raises(FileNotFoundError):
         list(scan_inbox(InboxConfig(name="x", path=tmp_path / "missing")))
@@ -361,8 +397,8 @@ def test_release_never_overwrites_and_numbers_collisions(tmp_path):
 
     assert (first, second, third) == (dest, archive / "scan~1.jpg", archive / "scan~2.jpg")
     assert [p.read_bytes() for p in (first, second, third)] == [b"one", b"two", b"three"]
+    assert list(work_root(root).iterdir()) == []  # emptied job folders are removed by release itself
     assert work_dir_entries(root) == []
-    assert list(work_root(root).iterdir()) == []  # emptied job folders are removed
 
 
 def test_release_back_into_the_inbox(tmp_path):

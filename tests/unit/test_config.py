@@ -438,7 +438,7 @@ def test_resolve_ignores_a_config_yaml_directory(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     ("cpus", "expected"),
-    [(1, (1, 1)), (2, (1, 2)), (3, (1, 3)), (4, (2, 2)), (8, (4, 2)), (16, (8, 2)), (0, (1, 1))],
+    [(1, (1, 1)), (2, (2, 1)), (3, (3, 1)), (4, (4, 1)), (8, (8, 1)), (16, (8, 2)), (24, (8, 3)), (0, (1, 1))],
 )
 def test_auto_pool_shape(cpus, expected):
     workers = WorkersConfig()
