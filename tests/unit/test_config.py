@@ -449,5 +449,5 @@ def test_auto_pool_shape(cpus, expected):
 def test_explicit_pool_shape():
     assert pool_shape(8, 3, "auto") == (3, 2)
     assert pool_shape(8, 16, "auto") == (16, 1)
-    assert pool_shape(8, "auto", 1) == (4, 1)
+    assert pool_shape(8, "auto", 4) == (8, 4)  # explicit threads are not capped by the auto count
     assert WorkersConfig(count=2, intra_op_threads=5).resolved_threads(4) == 5
