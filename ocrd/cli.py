@@ -174,6 +174,64 @@ def cmd_models(args: argparse.Namespace) -> int:
     return ExitCode.UNAVAILABLE if problems else ExitCode.OK
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from ocrd.daemon import run_daemon
+    from ocrd.logs import configure_logging
+
+    cfg = _load(args)
+    configure_logging(cfg.logging.format, cfg.logging.level)
+    return run_daemon(cfg)
+
+
+def _open_joblog_readonly(cfg: Config):
+    from ocrd.joblog import JobLog
+
+    return JobLog.open_readonly(cfg.state_dir / "jobs.db")
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    with _open_joblog_readonly(cfg) as joblog:
+        rows = joblog.list_jobs(state=args.state, inbox=args.inbox, since=args.since, limit=args.limit)
+    if args.json:
+        print(json.dumps([row.as_dict() for row in rows], ensure_ascii=False, indent=1))
+        return ExitCode.OK
+    print(f"{'id':<26}  {'state':<11}  {'inbox':<10}  {'created_at':<24}  {'ms':>7}  {'reason':<16}  rel_path")
+    for row in rows:
+        ms = f"{row.total_ms:.0f}" if row.total_ms is not None else "-"
+        print(f"{row.id:<26}  {row.state!s:<11}  {row.inbox:<10}  {row.created_at:<24}  {ms:>7}  "
+              f"{row.reason or '-':<16}  {row.rel_path}")  # fmt: skip
+    return ExitCode.OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    with _open_joblog_readonly(cfg) as joblog:
+        status = joblog.status()
+    if args.json:
+        print(json.dumps(status, indent=1, default=str))
+        return ExitCode.OK
+    counts = status["counts"]
+    print("jobs: " + ", ".join(f"{state} {n}" for state, n in counts.items()) + f" (total {status['total']})")
+    print(f"done in the last hour: {status['done_last_hour']}")
+    print(f"oldest queued: {status['oldest_queued_created_at'] or '-'}")
+    return ExitCode.OK
+
+
+def cmd_requeue(args: argparse.Namespace) -> int:
+    from ocrd.requeue import requeue_jobs
+
+    cfg = _load(args)
+    if not args.job_ids and not args.state:
+        print("ocrd requeue: give job ids or --state failed|quarantined", file=sys.stderr)
+        return ExitCode.SOME_FAILED
+    moved, problems = requeue_jobs(cfg, args.job_ids, args.state)
+    for problem in problems:
+        print(f"ocrd requeue: {problem}", file=sys.stderr)
+    print(f"{moved} job(s) requeued")
+    return ExitCode.OK if not problems else ExitCode.SOME_FAILED
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ocrd", description="OCR daemon: scans dropped into folders become text.")
     parser.add_argument("--version", action="version", version=f"ocrd {__version__}")
@@ -190,6 +248,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--outbox", help="write results here instead of the configured outbox")
     p.add_argument("-v", "--verbose", action="store_true", help="print a line per processed file")
     p.set_defaults(func=cmd_process)
+
+    p = with_config(sub.add_parser("run", help="run the daemon in the foreground (systemd runs this)"))
+    p.set_defaults(func=cmd_run)
+
+    p = with_config(sub.add_parser("jobs", help="list jobs from the job log, newest first"))
+    p.add_argument("--state", choices=["queued", "running", "done", "failed", "quarantined", "duplicate"])
+    p.add_argument("--inbox", help="only jobs of this inbox")
+    p.add_argument("--since", help="only jobs created at or after this ISO 8601 time (UTC)")
+    p.add_argument("--limit", type=int, default=50, help="at most this many rows (default 50)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_jobs)
+
+    p = with_config(sub.add_parser("status", help="job counts per state, recent throughput, oldest queued job"))
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_status)
+
+    p = with_config(sub.add_parser("requeue", help="put failed or quarantined files back in the queue"))
+    p.add_argument("job_ids", nargs="*", metavar="JOB_ID")
+    p.add_argument("--state", choices=["failed", "quarantined"], help="requeue every job in this state")
+    p.set_defaults(func=cmd_requeue)
 
     p = with_config(sub.add_parser("models", help="list and verify the configured model files"))
     p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "geometry": 1,
     "logs": 1,
     "jobids": 1,
+    "sdnotify": 1,
     "intake": 2,
     "runtime": 2,
     "models": 2,
@@ -36,6 +37,7 @@ LAYERS: dict[str, int] = {
     "workers": 5,
     "pipeline": 5,
     "daemon": 6,
+    "requeue": 6,
     "cli": 7,
     "__main__": 7,
 }

@@ -1,0 +1,399 @@
+"""The daemon: wiring, start-up recovery, the main loop `step()`, admission, completion and shutdown.
+
+The main process watches, decides and is the only writer of the job log; it
+never decodes an image or runs a model (the worker pool does). The job log is
+the source of truth: a file move always follows the row that explains it, so
+after a crash every leftover file in `.ocrd/work/` can be finished from its row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ocrd import __version__
+from ocrd.config import Config, InboxConfig, pool_shape
+from ocrd.engine import model_set_from_config
+from ocrd.errors import Reason, UnavailableError
+from ocrd.inbox import InboxWatcher, StabilityTracker, claim, release, scan_inbox, work_dir_entries
+from ocrd.inbox_files import work_root
+from ocrd.intake import decoder_env
+from ocrd.jobids import new_job_id
+from ocrd.joblog import JobLog, JobRow, JobState
+from ocrd.logs import get_logger
+from ocrd.outputs import atomic_write_text, choose_stem
+from ocrd.pipeline import Job, Outcome
+from ocrd.sdnotify import Notifier
+from ocrd.workers import JobFailure, WorkerPool, classify_failure
+
+log = get_logger("ocrd.daemon")
+
+_TICK_S = 0.2  # longest the loop blocks waiting for watcher events
+_RETRY_BASE_S = 5.0  # transient failures retry after 5 s, 10 s, 20 s, ... (capped)
+_RETRY_MAX_S = 300.0
+_DONE_DIR = "done"  # on_success: keep -> <inbox>/.ocrd/done/<rel>, out of the scan's way
+
+
+@dataclass
+class _InFlight:
+    row: JobRow
+    future: Any
+    inbox: InboxConfig
+    stem: str
+    submitted_s: float
+
+
+@dataclass
+class DaemonStats:
+    started_s: float = field(default_factory=time.monotonic)
+    last_progress_s: float = field(default_factory=time.monotonic)
+    admitted: int = 0
+    done: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    retried: int = 0
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Daemon:
+    """One ocrd daemon: `start()`, then `step()` until `stopping`, then `shutdown()`."""
+
+    def __init__(self, cfg: Config, *, notifier: Notifier | None = None):
+        self.cfg = cfg
+        self.notifier = notifier or Notifier()
+        self.stats = DaemonStats()
+        self.stopping = False
+        self._events: queue.SimpleQueue[tuple[str, Path]] = queue.SimpleQueue()
+        self._inboxes = {inbox.name: inbox for inbox in cfg.inboxes}
+        self._trackers: dict[str, StabilityTracker] = {}
+        self._in_flight: dict[str, _InFlight] = {}
+        self._next_rescan_s = 0.0
+        self._watcher: InboxWatcher | None = None
+        self._pool: WorkerPool | None = None
+        self.joblog: JobLog | None = None
+        cpus = os.cpu_count() or 1
+        self.workers, self.threads = pool_shape(cpus, cfg.workers.count, cfg.workers.intra_op_threads)
+
+    # ------------------------------------------------------------------ start-up
+
+    def _prepare_directories(self) -> None:
+        dirs = [self.cfg.outbox, self.cfg.archive, self.cfg.quarantine, self.cfg.state_dir]
+        dirs += [inbox.path for inbox in self.cfg.inboxes]
+        for path in dirs:
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UnavailableError(f"cannot create directory {path}: {exc.strerror}") from None
+            if not os.access(path, os.W_OK | os.X_OK):
+                raise UnavailableError(f"directory {path} is not writable by this user")
+
+    def start(self) -> None:
+        """Check everything, recover from a previous run, start workers and watchers, then say READY."""
+        self._prepare_directories()
+        for model_file in model_set_from_config(self.cfg).files():
+            model_file.verify()
+        self.joblog = JobLog.for_config(self.cfg)
+        self._recover()
+        os.environ.update(decoder_env(self.cfg.intake))  # inherited by the spawned workers
+        self._pool = WorkerPool(self.cfg, workers=self.workers, intra_op_threads=self.threads)
+        for inbox in self.cfg.inboxes:
+            self._trackers[inbox.name] = StabilityTracker(inbox.settle_s, time.monotonic)
+        self._watcher = InboxWatcher(self.cfg.inboxes, self._on_event)
+        self._watcher.start()
+        self._rescan()
+        log.info(
+            "daemon_started", version=__version__, workers=self.workers, threads=self.threads,
+            inboxes=[i.name for i in self.cfg.inboxes], watch_modes=getattr(self._watcher, "modes", None),
+        )  # fmt: skip
+        self.notifier.ready(self._status_text())
+
+    def _recover(self) -> None:
+        """Requeue interrupted jobs and finish the file moves a crash left half done."""
+        assert self.joblog is not None
+        for row in self.joblog.recover_interrupted():
+            log.warning("job_interrupted", job_id=row.id, rel_path=row.rel_path, attempts=row.attempts)
+            if row.attempts >= self.cfg.max_attempts:
+                self._quarantine(row, Reason.INTERRUPTED, "the daemon stopped while this file was processed, "
+                                 f"{row.attempts} times; it may crash the reader")  # fmt: skip
+        for inbox in self.cfg.inboxes:
+            for job_id, work_path in work_dir_entries(inbox.path):
+                row = self.joblog.get(job_id)
+                if row is None:
+                    # Crashed between the claim and the row: the sub-folder is unknown, the file is kept.
+                    self.joblog.add_queued(inbox.name, work_path.name, work_path, work_path.stat().st_size,
+                                           job_id=job_id)  # fmt: skip
+                    log.warning("job_recovered", job_id=job_id, work_path=str(work_path))
+                elif row.state in (JobState.DONE, JobState.DUPLICATE):
+                    self._dispose_original(row, inbox, work_path)
+                elif row.state in (JobState.QUARANTINED, JobState.FAILED):
+                    self._move_to_quarantine(row, inbox, work_path)
+
+    # ------------------------------------------------------------------ events and admission
+
+    def _on_event(self, inbox_name: str, path: Path) -> None:
+        # Runs on a watchdog thread: enqueue only, never raise.
+        self._events.put((inbox_name, path))
+
+    def _rescan(self) -> None:
+        for inbox in self.cfg.inboxes:
+            tracker = self._trackers[inbox.name]
+            try:
+                for path, st in scan_inbox(inbox):
+                    tracker.observe(path, st.st_size, st.st_mtime_ns)
+            except OSError as exc:
+                # An unmounted share or a removed folder: keep running, try again next rescan.
+                log.error("inbox_scan_failed", inbox=inbox.name, path=str(inbox.path), error=str(exc))
+        self._next_rescan_s = time.monotonic() + self.cfg.rescan_interval_s
+
+    def _drain_events(self, block_s: float) -> None:
+        deadline = time.monotonic() + block_s
+        while True:
+            timeout = deadline - time.monotonic()
+            try:
+                inbox_name, path = self._events.get(timeout=max(0.0, timeout)) if timeout > 0 else self._events.get_nowait()
+            except queue.Empty:
+                return
+            tracker = self._trackers.get(inbox_name)
+            if tracker is not None:
+                tracker.touch(path)  # the next refresh stats it once it has been quiet for settle_s
+            block_s = 0  # got one: take whatever else is queued without waiting
+
+    def _admit_ready(self) -> None:
+        assert self.joblog is not None
+        for inbox in self.cfg.inboxes:
+            tracker = self._trackers[inbox.name]
+            tracker.refresh()
+            for path in tracker.ready():
+                self._admit(inbox, path)
+
+    def _admit(self, inbox: InboxConfig, path: Path) -> None:
+        assert self.joblog is not None
+        rel_path = path.relative_to(inbox.path).as_posix()
+        job_id = new_job_id()
+        try:
+            work_path = claim(inbox.path, path, job_id)
+        except FileNotFoundError:
+            return  # deleted before it settled: nothing to do
+        except (ValueError, OSError) as exc:
+            log.warning("claim_refused", inbox=inbox.name, rel_path=rel_path, error=str(exc))
+            return
+        size = work_path.stat().st_size
+        sha256 = _sha256_file(work_path)
+        row = self.joblog.add_queued(inbox.name, rel_path, work_path, size, sha256, job_id=job_id)
+        self.stats.admitted += 1
+        log.info("job_queued", job_id=row.id, inbox=inbox.name, rel_path=rel_path, size_bytes=size)
+
+    # ------------------------------------------------------------------ dispatch and completion
+
+    def _out_dir(self, inbox: InboxConfig, rel_path: str) -> Path:
+        return self.cfg.outbox / inbox.name / Path(rel_path).parent
+
+    def _submit_queued(self) -> None:
+        assert self.joblog is not None and self._pool is not None
+        capacity = 2 * self.workers - len(self._in_flight)
+        if capacity <= 0 or self.stopping:
+            return
+        now = datetime.now(UTC)
+        for row in self.joblog.next_queued(capacity + len(self._in_flight), now):
+            if len(self._in_flight) >= 2 * self.workers:
+                break
+            if row.id in self._in_flight:
+                continue
+            inbox = self._inboxes.get(row.inbox)
+            if inbox is None or not Path(row.work_path).exists():
+                self._quarantine_missing(row)
+                continue
+            if self.cfg.duplicates == "skip" and row.sha256:
+                if any(f.row.sha256 == row.sha256 for f in self._in_flight.values()):
+                    continue  # the same content is being read right now: decide when it is done
+                earlier = self.joblog.find_done_by_sha256(row.sha256)
+                if earlier is not None and earlier.id != row.id:
+                    row = self.joblog.mark_duplicate(row.id, earlier.id)
+                    self.stats.duplicates += 1
+                    log.info("job_duplicate", job_id=row.id, duplicate_of=earlier.id, rel_path=row.rel_path)
+                    self._dispose_original(row, inbox, Path(row.work_path))
+                    continue
+            out_dir = self._out_dir(inbox, row.rel_path)
+            stem = row.stem
+            if stem is None:
+                reserved = {f.stem for f in self._in_flight.values() if self._out_dir(f.inbox, f.row.rel_path) == out_dir}
+                stem = choose_stem(out_dir, Path(row.rel_path).stem, 1, self.cfg.outputs,
+                                   is_ours=lambda p, job_id=row.id: _written_by(p, job_id), reserved=reserved)  # fmt: skip
+            row = self.joblog.start(row.id, stem)
+            job = Job(job_id=row.id, path=Path(row.work_path), rel_path=row.rel_path, out_dir=out_dir,
+                      stem=stem, inbox=inbox.name)  # fmt: skip
+            self._in_flight[row.id] = _InFlight(row, self._pool.submit(job), inbox, stem, time.monotonic())
+
+    def _collect_finished(self) -> None:
+        for job_id, flight in list(self._in_flight.items()):
+            if not flight.future.done():
+                continue
+            del self._in_flight[job_id]
+            self.stats.last_progress_s = time.monotonic()
+            try:
+                outcome = flight.future.result()
+            except Exception as exc:  # noqa: BLE001 - every failure is classified, none is fatal
+                self._on_failure(flight, classify_failure(exc, self.cfg.workers.job_timeout_s))
+            else:
+                self._on_success(flight, outcome)
+
+    def _on_success(self, flight: _InFlight, outcome: Outcome) -> None:
+        assert self.joblog is not None
+        fields = asdict(outcome) | {"ocrd_version": __version__, "model_set": self.cfg.model_set}
+        row = self.joblog.finish_done(flight.row.id, fields)
+        self.stats.done += 1
+        log.info("job_done", job_id=row.id, rel_path=row.rel_path, pages=outcome.pages, lines=outcome.lines,
+                 total_ms=outcome.total_ms)  # fmt: skip
+        self._dispose_original(row, flight.inbox, Path(row.work_path))
+
+    def _on_failure(self, flight: _InFlight, failure: JobFailure) -> None:
+        assert self.joblog is not None
+        row = self.joblog.get(flight.row.id) or flight.row
+        retryable = failure.transient or failure.reason in (Reason.TIMEOUT, Reason.WORKER_CRASHED)
+        if retryable and row.attempts < self.cfg.max_attempts:
+            delay_s = min(_RETRY_MAX_S, _RETRY_BASE_S * 2 ** (row.attempts - 1))
+            self.joblog.finish_failed(row.id, failure.reason, failure.message,
+                                      retry_at=datetime.now(UTC) + timedelta(seconds=delay_s))  # fmt: skip
+            self.stats.retried += 1
+            log.warning("job_retry_scheduled", job_id=row.id, reason=str(failure.reason), error=failure.message,
+                        attempts=row.attempts, delay_s=delay_s)  # fmt: skip
+            return
+        if failure.transient:
+            # The input is fine but the outbox is not: keep the file in work for `ocrd requeue`.
+            self.joblog.finish_failed(row.id, failure.reason, failure.message, retry_at=None)
+            log.error("job_failed", job_id=row.id, reason=str(failure.reason), error=failure.message)
+            return
+        self._quarantine(row, failure.reason, failure.message)
+
+    # ------------------------------------------------------------------ file dispositions
+
+    def _dispose_original(self, row: JobRow, inbox: InboxConfig, work_path: Path) -> None:
+        """After the row says done (or duplicate): archive, delete or keep the original."""
+        if not work_path.exists():
+            return
+        if self.cfg.on_success == "delete":
+            work_path.unlink()
+            work_path.parent.rmdir()
+        elif self.cfg.on_success == "keep":
+            release(work_path, work_root(inbox.path).parent / _DONE_DIR / row.rel_path)
+        else:
+            release(work_path, self.cfg.archive / inbox.name / row.rel_path)
+
+    def _quarantine(self, row: JobRow, reason: Reason, message: str) -> None:
+        assert self.joblog is not None
+        row = self.joblog.quarantine(row.id, reason, message)
+        self.stats.quarantined += 1
+        log.warning("job_quarantined", job_id=row.id, rel_path=row.rel_path, reason=str(reason), error=message)
+        inbox = self._inboxes.get(row.inbox)
+        if inbox is not None:
+            self._move_to_quarantine(row, inbox, Path(row.work_path))
+
+    def _move_to_quarantine(self, row: JobRow, inbox: InboxConfig, work_path: Path) -> None:
+        if not work_path.exists():
+            return
+        placed = release(work_path, self.cfg.quarantine / inbox.name / row.rel_path)
+        reason_doc = {
+            "job_id": row.id, "inbox": row.inbox, "rel_path": row.rel_path, "reason": row.reason,
+            "message": row.error, "attempts": row.attempts, "time": row.finished_at, "sha256": row.sha256,
+        }  # fmt: skip
+        atomic_write_text(placed.with_name(placed.name + ".reason.json"), json.dumps(reason_doc, indent=1) + "\n")
+
+    def _quarantine_missing(self, row: JobRow) -> None:
+        assert self.joblog is not None
+        self.joblog.quarantine(row.id, Reason.NOT_FOUND, f"the claimed file {row.work_path} is gone")
+        log.error("job_file_missing", job_id=row.id, work_path=row.work_path)
+
+    # ------------------------------------------------------------------ loop
+
+    def _status_text(self) -> str:
+        return (f"{len(self._in_flight)} in flight, {self.stats.done} done, {self.stats.quarantined} quarantined, "
+                f"{self.workers} workers")  # fmt: skip
+
+    def step(self, block_s: float = _TICK_S) -> None:
+        """One turn of the main loop: events, rescans, admission, dispatch, completion, heartbeat."""
+        self._drain_events(block_s)
+        if time.monotonic() >= self._next_rescan_s:
+            self._rescan()
+        if not self.stopping:
+            self._admit_ready()
+        self._collect_finished()
+        self._submit_queued()
+        if not self._in_flight:
+            self.stats.last_progress_s = time.monotonic()  # idle is healthy
+        self.notifier.watchdog()
+
+    def run_forever(self) -> None:
+        while not self.stopping:
+            self.step()
+            if self.stats.done and self.stats.done % 50 == 0:
+                self.notifier.status(self._status_text())
+
+    def request_stop(self) -> None:
+        self.stopping = True
+
+    def shutdown(self, grace_s: float) -> None:
+        """Stop admitting; let in-flight jobs finish within grace_s; the rest are recovered on the next start."""
+        self.notifier.stopping()
+        log.info("daemon_stopping", in_flight=len(self._in_flight), grace_s=grace_s)
+        deadline = time.monotonic() + grace_s
+        while self._in_flight and time.monotonic() < deadline:
+            self._drain_events(min(_TICK_S, max(0.0, deadline - time.monotonic())))
+            self._collect_finished()
+        if self._watcher is not None:
+            self._watcher.stop()
+        if self._pool is not None:
+            if self._in_flight:
+                self._pool.stop()
+            else:
+                self._pool.close()
+        if self.joblog is not None:
+            if self._in_flight:
+                requeued = self.joblog.recover_interrupted()
+                log.warning("jobs_requeued_at_stop", count=len(requeued))
+            self.joblog.close()
+        log.info("daemon_stopped", done=self.stats.done, quarantined=self.stats.quarantined)
+
+
+def _written_by(json_path: Path, job_id: str) -> bool:
+    try:
+        with open(json_path, encoding="utf-8") as handle:
+            return json.load(handle).get("job_id") == job_id
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def run_daemon(cfg: Config, *, grace_s: float | None = None) -> int:
+    """`ocrd run`: start, loop until SIGTERM/SIGINT, shut down; a second signal exits at once."""
+    daemon = Daemon(cfg)
+    signals_seen = 0
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen > 1:
+            os._exit(1)  # the next start recovers whatever was running
+        daemon.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    daemon.start()
+    try:
+        daemon.run_forever()
+    finally:
+        daemon.shutdown(grace_s if grace_s is not None else cfg.workers.job_timeout_s)
+    return 0
