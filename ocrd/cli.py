@@ -183,6 +183,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_daemon(cfg)
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from ocrd.check import check
+    from ocrd.config import resolve_config_path
+
+    config_path = resolve_config_path(args.config, os.environ)
+    report = check(config_path)
+    for problem in report.problems:
+        print(f"ocrd check: {problem.kind}: {problem.message}", file=sys.stderr)
+    if not args.quiet:
+        for note in report.notes:
+            print(f"note: {note}")
+    if report.problems:
+        return report.exit_code
+    if not args.quiet:
+        source = str(config_path) if config_path is not None else "built-in defaults"
+        print(f"ok: config {source}; {report.directories} directories usable; "
+              f"model set {report.model_set} verified ({', '.join(report.models)})")  # fmt: skip
+    return ExitCode.OK
+
+
 def _open_joblog_readonly(cfg: Config):
     from ocrd.joblog import JobLog
 
@@ -268,6 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job_ids", nargs="*", metavar="JOB_ID")
     p.add_argument("--state", choices=["failed", "quarantined"], help="requeue every job in this state")
     p.set_defaults(func=cmd_requeue)
+
+    p = with_config(sub.add_parser("check", help="check config, directories and models before `ocrd run`"))
+    p.add_argument("-q", "--quiet", action="store_true", help="print problems only")
+    p.set_defaults(func=cmd_check)
 
     p = with_config(sub.add_parser("models", help="list and verify the configured model files"))
     p.add_argument("--json", action="store_true", help="machine-readable output")

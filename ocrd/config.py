@@ -320,6 +320,7 @@ class DetectConfig:
     limit_side_px: int = _key(1280, _Int(32, 8192))
     limit_type: str = _key("max", _Choice("max", "min"))
     max_side_px: int = _key(4000, _Int(32, 16384))  # cap for limit_type=min
+    max_upscale: float = _key(2.0, _Float(1, 8))  # limit_type=max: small pages grow by at most this
     thresh: float = _key(0.3, _Float(0, 1))
     box_thresh: float = _key(0.5, _Float(0, 1))
     unclip_ratio: float = _key(1.4, _Float(0, 5, lo_open=True))

@@ -22,7 +22,10 @@ _STRIDE_PX = 32
 @dataclass(frozen=True, slots=True)
 class DetectParams:
     limit_side_px: int = 960
-    limit_type: str = "max"  # max: shrink so the longer side <= limit; min: grow so the shorter side >= limit
+    limit_type: str = "max"  # max: fit the longer side to the limit; min: grow so the shorter side >= limit
+    # With limit_type max, small pages are enlarged toward the limit by at most this
+    # factor: DB misses small glyphs (a trailing comma, a thin dash) at low resolution.
+    max_upscale: float = 2.0
     max_side_px: int = 4000  # hard cap for limit_type=min so a huge page cannot blow up the detector
     thresh: float = 0.3
     box_thresh: float = 0.5
@@ -45,7 +48,7 @@ def detector_input_size(height_px: int, width_px: int, params: DetectParams) -> 
         ratio = max(1.0, params.limit_side_px / max(1, min(height_px, width_px)))
     else:
         cap_px = params.limit_side_px
-        ratio = 1.0
+        ratio = params.max_upscale
     ratio = min(ratio, cap_px / max(1, max(height_px, width_px)))
 
     def fit(side_px: int) -> int:

@@ -40,6 +40,7 @@ def settings_from_config(cfg: Config) -> EngineSettings:
             limit_side_px=d.limit_side_px,
             limit_type=d.limit_type,
             max_side_px=d.max_side_px,
+            max_upscale=d.max_upscale,
             thresh=d.thresh,
             box_thresh=d.box_thresh,
             unclip_ratio=d.unclip_ratio,

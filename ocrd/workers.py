@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -28,6 +29,9 @@ _worker_state: dict[str, Any] = {}
 
 
 def _init_worker(cfg: Config, intra_op_threads: int) -> None:
+    # Ctrl-C in a terminal signals the whole process group; only the main
+    # process decides how to stop, so workers ignore it and finish their job.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Imported here, not at module top: the decoder limits in the environment
     # must be in place before cv2 is first imported in this process.
     from ocrd.intake import decoder_env

@@ -129,13 +129,18 @@ def test_rotated_blob_gives_rotated_box():
     [
         ((1000, 2000), (480, 960)),  # shrunk: longer side = limit
         ((2000, 1000), (960, 480)),
-        ((100, 50), (96, 64)),  # never enlarged; rounded to multiples of 32
+        ((100, 50), (192, 96)),  # small pages grow by at most max_upscale (2x); multiples of 32
+        ((600, 300), (960, 480)),  # grows only until the longer side meets the limit (1.6x)
         ((10, 10), (32, 32)),  # at least one stride
         ((5, 3000), (32, 960)),
     ],
 )
 def test_input_size_max_policy(page, expected):
     assert detector_input_size(*page, DetectParams(limit_side_px=960, limit_type="max")) == expected
+
+
+def test_input_size_max_upscale_one_never_enlarges():
+    assert detector_input_size(100, 50, DetectParams(limit_side_px=960, max_upscale=1.0)) == (96, 64)
 
 
 @pytest.mark.parametrize(("h", "w"), [(1, 1), (37, 1001), (480, 640), (2339, 1654), (4000, 100), (777, 333)])

@@ -38,6 +38,8 @@ LAYERS: dict[str, int] = {
     "pipeline": 5,
     "daemon": 6,
     "requeue": 6,
+    "check": 6,
+    "health": 6,
     "cli": 7,
     "__main__": 7,
 }
@@ -54,6 +56,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "pypdfium2": ("intake",),
     "sqlite_utils": ("joblog",),
     "watchdog": ("inbox",),
+    "prometheus_client": ("health",),
 }
 
 

@@ -1,0 +1,285 @@
+"""Health and metrics over HTTP: `/healthz` and Prometheus `/metrics`, served from a daemon thread;
+reads daemon state only through a snapshot callable and never touches the job log or the pool.
+
+The only importer of prometheus_client. Off by default (`http.enabled`), on
+loopback by default when on (`http.listen`). No import-time side effects: the
+collector registry is per server, not the library's global one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+
+from ocrd import __version__
+from ocrd.errors import UnavailableError
+from ocrd.logs import get_logger
+
+log = get_logger("ocrd.health")
+
+# Upper bounds of the job duration buckets, seconds (+Inf is implied): a page takes about
+# a second; multi-page PDFs run to minutes; job_timeout_s defaults to 300.
+DEFAULT_DURATION_BUCKETS_S: tuple[float, ...] = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
+
+DEFAULT_MAX_TICK_AGE_S = 30.0  # the loop ticks every 0.2 s; WatchdogSec=60 kills it at twice this
+
+
+@dataclass(frozen=True, slots=True)
+class HistogramSnapshot:
+    """Cumulative counts per upper bound (the last bound is +Inf), plus sum and count."""
+
+    bounds_s: tuple[float, ...]
+    cumulative: tuple[int, ...]
+    sum_s: float
+    count: int
+
+
+class DurationHistogram:
+    """Job durations for /metrics. `observe()` is called by the daemon loop; `snapshot()` by the HTTP thread."""
+
+    def __init__(self, bounds_s: Sequence[float] = DEFAULT_DURATION_BUCKETS_S):
+        bounds = sorted(float(b) for b in bounds_s)
+        if not bounds or bounds[-1] != math.inf:
+            bounds.append(math.inf)
+        self._bounds = tuple(bounds)
+        self._counts = [0] * len(self._bounds)
+        self._sum_s = 0.0
+        self._lock = threading.Lock()
+
+    def observe(self, seconds: float) -> None:
+        # NaN compares false everywhere: it lands in +Inf rather than raising on the daemon loop.
+        index = next((i for i, bound in enumerate(self._bounds) if seconds <= bound), len(self._bounds) - 1)
+        with self._lock:
+            self._counts[index] += 1
+            self._sum_s += seconds
+
+    def snapshot(self) -> HistogramSnapshot:
+        with self._lock:
+            counts = list(self._counts)
+            total_s = self._sum_s
+        cumulative, running = [], 0
+        for n in counts:
+            running += n
+            cumulative.append(running)
+        return HistogramSnapshot(self._bounds, tuple(cumulative), total_s, running)
+
+
+def _empty_histogram() -> HistogramSnapshot:
+    return DurationHistogram().snapshot()
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSnapshot:
+    """Everything /healthz and /metrics show, built by the daemon when asked (cheap: no I/O).
+
+    Called on an HTTP thread: fill it from plain attributes the loop updates
+    (ints, a dict the loop replaces rather than mutates), never from SQLite.
+    """
+
+    loop_last_tick_age_s: float  # now - time of the loop's last completed step(), monotonic clock
+    workers_alive: bool  # the pool is running and not broken
+    workers: int  # configured worker processes
+    in_flight: int = 0  # jobs submitted to the pool, not yet collected
+    queue_depth: int = 0  # rows in state queued (from the loop's last count)
+    jobs_by_state: Mapping[str, int] = field(default_factory=dict)  # job-log rows per state
+    quarantines_by_reason: Mapping[str, int] = field(default_factory=dict)  # since this process started
+    worker_restarts: int = 0  # workers replaced after a crash, timeout or recycling, since start
+    durations: HistogramSnapshot = field(default_factory=_empty_histogram)  # DurationHistogram.snapshot()
+    stopping: bool = False  # SIGTERM received: not healthy for new work
+
+
+def health_verdict(snap: HealthSnapshot, max_tick_age_s: float = DEFAULT_MAX_TICK_AGE_S) -> list[str]:
+    """Reasons the daemon is unhealthy; empty when healthy."""
+    reasons = []
+    if snap.stopping:
+        reasons.append("stopping")
+    if snap.loop_last_tick_age_s > max_tick_age_s:
+        reasons.append(f"main loop stalled: last tick {snap.loop_last_tick_age_s:.1f} s ago (limit {max_tick_age_s:g} s)")
+    if not snap.workers_alive:
+        reasons.append("worker pool is down")
+    return reasons
+
+
+class SnapshotCollector:
+    """A prometheus_client collector that turns one snapshot into metric families at scrape time."""
+
+    def __init__(self, snapshot: Callable[[], HealthSnapshot]):
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterable[Metric]:
+        snap = self._snapshot()
+        info = GaugeMetricFamily("ocrd_build_info", "ocrd version running", labels=["version"])
+        info.add_metric([__version__], 1)
+        yield info
+        jobs = GaugeMetricFamily("ocrd_jobs", "Jobs in the job log by state", labels=["state"])
+        for state, n in sorted(snap.jobs_by_state.items()):
+            jobs.add_metric([state], n)
+        yield jobs
+        yield GaugeMetricFamily("ocrd_queue_depth", "Jobs queued, waiting for a worker", value=snap.queue_depth)
+        yield GaugeMetricFamily("ocrd_jobs_in_flight", "Jobs submitted to the worker pool", value=snap.in_flight)
+        yield GaugeMetricFamily("ocrd_workers", "Configured worker processes", value=snap.workers)
+        yield GaugeMetricFamily("ocrd_workers_alive", "1 when the worker pool is up", value=int(snap.workers_alive))
+        yield CounterMetricFamily(
+            "ocrd_worker_restarts", "Worker processes replaced since start", value=snap.worker_restarts
+        )
+        quarantines = CounterMetricFamily(
+            "ocrd_quarantines", "Files quarantined since start, by reason", labels=["reason"]
+        )
+        for reason, n in sorted(snap.quarantines_by_reason.items()):
+            quarantines.add_metric([reason], n)
+        yield quarantines
+        yield GaugeMetricFamily(
+            "ocrd_loop_last_tick_age_seconds", "Seconds since the main loop last completed a step",
+            value=snap.loop_last_tick_age_s,
+        )  # fmt: skip
+        h = snap.durations
+        yield HistogramMetricFamily(
+            "ocrd_job_duration_seconds", "Time from submission to a worker until the result was collected",
+            buckets=[("+Inf" if math.isinf(b) else repr(float(b)), c) for b, c in zip(h.bounds_s, h.cumulative, strict=True)],
+            sum_value=h.sum_s,
+        )  # fmt: skip
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """'127.0.0.1:9478' or '[::1]:9478' -> (host, port)."""
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    timeout = 10  # a client that stops sending cannot hold a thread for ever
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        path = self.path.split("?", 1)[0]
+        if path == "/healthz":
+            self._healthz()
+        elif path == "/metrics":
+            self._metrics()
+        else:
+            self._send(404, "text/plain; charset=utf-8", b"not found: try /healthz or /metrics\n")
+
+    def _healthz(self) -> None:
+        try:
+            snap = self.server.snapshot()
+        except Exception as exc:  # noqa: BLE001 - a broken snapshot is an unhealthy daemon, not a dead server
+            body = {"status": "unavailable", "reasons": [f"snapshot failed: {type(exc).__name__}: {exc}"]}
+            self._send(503, "application/json", json.dumps(body).encode() + b"\n")
+            return
+        reasons = health_verdict(snap, self.server.max_tick_age_s)
+        body = {
+            "status": "unavailable" if reasons else "ok",
+            "loop_last_tick_age_s": round(snap.loop_last_tick_age_s, 3),
+            "workers": snap.workers,
+            "workers_alive": snap.workers_alive,
+            "in_flight": snap.in_flight,
+            "queue_depth": snap.queue_depth,
+        }
+        if reasons:
+            body["reasons"] = reasons
+        self._send(503 if reasons else 200, "application/json", json.dumps(body).encode() + b"\n")
+
+    def _metrics(self) -> None:
+        try:
+            payload = generate_latest(self.server.registry)
+        except Exception as exc:  # noqa: BLE001 - report on the scrape, keep serving
+            log.error("metrics_failed", error=f"{type(exc).__name__}: {exc}")
+            self._send(500, "text/plain; charset=utf-8", f"metrics failed: {exc}\n".encode())
+            return
+        self._send(200, CONTENT_TYPE_LATEST, payload)
+
+    def _send(self, code: int, content_type: str, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_HEAD = do_GET  # noqa: N815
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
+        log.debug("http_request", client=self.client_address[0], request=format % args)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], family: socket.AddressFamily, **state: Any):
+        self.address_family = family
+        for key, value in state.items():
+            setattr(self, key, value)
+        super().__init__(address, _Handler)
+
+
+class HealthServer:
+    """`start()` binds and serves on a daemon thread; `stop()` shuts it down. Port 0 picks a free port."""
+
+    def __init__(
+        self,
+        listen: str,
+        snapshot: Callable[[], HealthSnapshot],
+        *,
+        max_tick_age_s: float = DEFAULT_MAX_TICK_AGE_S,
+    ):
+        self.listen = listen
+        self.snapshot = snapshot
+        self.max_tick_age_s = max_tick_age_s
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(SnapshotCollector(snapshot))
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound (host, port); the real port when `listen` asked for port 0."""
+        if self._server is None:
+            raise RuntimeError("HealthServer is not started")
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    @property
+    def url(self) -> str:
+        host, port = self.address
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    def start(self) -> HealthServer:
+        host, port = parse_listen(self.listen)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        try:
+            self._server = _Server(
+                (host, port), family, snapshot=self.snapshot, registry=self.registry, max_tick_age_s=self.max_tick_age_s
+            )
+        except OSError as exc:
+            raise UnavailableError(f"cannot listen on {self.listen} for http: {exc.strerror or exc}") from None
+        self._thread = threading.Thread(target=self._server.serve_forever, name="ocrd-http", daemon=True)
+        self._thread.start()
+        log.info("http_listening", url=self.url)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> HealthServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
