@@ -1,0 +1,149 @@
+"""Start-up recovery (`Daemon._recover`) on a real job log and real files in tmp_path; no pool, no threads.
+
+Each case sets up what a crash leaves behind (a row in some state, a file in `.ocrd/work/<job id>/`)
+and checks that recovery finishes it the way DESIGN.md section 3 says.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ocrd.config import config_from_mapping
+from ocrd.daemon import Daemon
+from ocrd.errors import Reason
+from ocrd.inbox import work_root
+from ocrd.joblog import JobLog, JobRow, JobState
+
+T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
+DATA = b"\x89PNG\r\n\x1a\n pretend image bytes"
+
+
+def _daemon(tmp_path: Path, **overrides) -> Daemon:
+    cfg = config_from_mapping(
+        {"inboxes": [{"name": "scans", "path": "inbox"}], "workers": {"count": 1, "intra_op_threads": 1}, **overrides},
+        tmp_path,
+    )
+    daemon = Daemon(cfg)
+    daemon.joblog = JobLog(tmp_path / "jobs.db", clock=lambda: T0, max_attempts=cfg.max_attempts)
+    return daemon
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    d = _daemon(tmp_path)
+    yield d
+    d.joblog.close()
+
+
+def _claimed(daemon: Daemon, job_id: str, rel_path: str) -> Path:
+    """A file as the claim leaves it: `<inbox>/.ocrd/work/<job_id>/<name>`."""
+    path = work_root(daemon.cfg.inboxes[0].path) / job_id / Path(rel_path).name
+    path.parent.mkdir(parents=True)
+    path.write_bytes(DATA)
+    return path
+
+
+def _row(daemon: Daemon, job_id: str, rel_path: str, *, with_file: bool = True) -> tuple[JobRow, Path]:
+    work_path = _claimed(daemon, job_id, rel_path) if with_file else work_root(daemon.cfg.inboxes[0].path) / job_id / Path(rel_path).name
+    row = daemon.joblog.add_queued("scans", rel_path, work_path, len(DATA), "ab" * 32, job_id=job_id)
+    return row, work_path
+
+
+def _done(daemon: Daemon, job_id: str) -> None:
+    daemon.joblog.start(job_id, "x")
+    daemon.joblog.finish_done(job_id, {"pages": 1, "lines": 1})
+
+
+def test_done_row_with_leftover_file_is_archived(daemon):
+    _, work_path = _row(daemon, "J1", "a/scan.jpg")
+    _done(daemon, "J1")
+    daemon._recover()
+    archived = daemon.cfg.archive / "scans" / "a" / "scan.jpg"
+    assert archived.read_bytes() == DATA
+    assert not work_path.exists() and not work_path.parent.exists()
+    assert daemon.joblog.get("J1").state == JobState.DONE
+
+
+def test_duplicate_row_with_leftover_file_is_archived_beside_the_first(daemon):
+    _row(daemon, "J1", "scan.jpg", with_file=False)
+    _done(daemon, "J1")
+    (daemon.cfg.archive / "scans").mkdir(parents=True)
+    (daemon.cfg.archive / "scans" / "scan.jpg").write_bytes(DATA)
+    _, work_path = _row(daemon, "J2", "scan.jpg")
+    daemon.joblog.mark_duplicate("J2", "J1")
+    daemon._recover()
+    assert (daemon.cfg.archive / "scans" / "scan~1.jpg").read_bytes() == DATA
+    assert not work_path.exists()
+
+
+def test_quarantined_row_with_leftover_file_is_moved_with_a_reason_file(daemon):
+    _, work_path = _row(daemon, "J1", "b/bad.png")
+    daemon.joblog.quarantine("J1", Reason.TRUNCATED, "the file ends early")
+    daemon._recover()
+    placed = daemon.cfg.quarantine / "scans" / "b" / "bad.png"
+    assert placed.read_bytes() == DATA
+    reason = json.loads((placed.parent / "bad.png.reason.json").read_text(encoding="utf-8"))
+    assert (reason["job_id"], reason["reason"], reason["message"]) == ("J1", "truncated", "the file ends early")
+    assert not work_path.exists()
+
+
+def test_running_row_below_max_attempts_is_requeued_and_its_file_stays(daemon):
+    _, work_path = _row(daemon, "J1", "scan.jpg")
+    daemon.joblog.start("J1", "scan")
+    daemon._recover()
+    row = daemon.joblog.get("J1")
+    assert (row.state, row.reason, row.attempts, row.stem) == (JobState.QUEUED, "interrupted", 1, "scan")
+    assert work_path.read_bytes() == DATA
+    assert not daemon.cfg.quarantine.exists() or not any(daemon.cfg.quarantine.rglob("*"))
+
+
+def test_running_row_at_max_attempts_is_quarantined_as_interrupted(tmp_path):
+    daemon = _daemon(tmp_path, max_attempts=2)
+    try:
+        _, work_path = _row(daemon, "J1", "c/loop.jpg")
+        daemon.joblog.start("J1", "loop")
+        daemon.joblog.finish_failed("J1", Reason.WORKER_CRASHED, "died", retry_at=T0)  # back to queued
+        daemon.joblog.start("J1", "loop")  # attempt 2 of 2, then the daemon dies
+        daemon._recover()
+        row = daemon.joblog.get("J1")
+        assert (row.state, row.reason, row.attempts) == (JobState.QUARANTINED, "interrupted", 2)
+        placed = daemon.cfg.quarantine / "scans" / "c" / "loop.jpg"
+        assert placed.read_bytes() == DATA
+        reason = json.loads((placed.parent / "loop.jpg.reason.json").read_text(encoding="utf-8"))
+        assert (reason["job_id"], reason["reason"], reason["attempts"]) == ("J1", "interrupted", 2)
+        assert not work_path.exists()
+    finally:
+        daemon.joblog.close()
+
+
+def test_orphan_work_file_without_a_row_gets_a_queued_row(daemon):
+    work_path = _claimed(daemon, "J9", "sub/lost.jpg")
+    daemon._recover()
+    row = daemon.joblog.get("J9")
+    assert row is not None
+    assert (row.state, row.inbox, row.rel_path, row.size_bytes) == (JobState.QUEUED, "scans", "lost.jpg", len(DATA))
+    assert Path(row.work_path) == work_path and work_path.read_bytes() == DATA
+
+
+def test_queued_row_with_its_file_is_left_alone(daemon):
+    _, work_path = _row(daemon, "J1", "scan.jpg")
+    daemon._recover()
+    assert daemon.joblog.get("J1").state == JobState.QUEUED
+    assert work_path.read_bytes() == DATA
+
+
+def test_recovery_twice_changes_nothing_more(daemon):
+    _row(daemon, "J1", "a.jpg")
+    _done(daemon, "J1")
+    _row(daemon, "J2", "b.jpg")
+    daemon.joblog.quarantine("J2", Reason.CORRUPT, "damaged")
+    daemon._recover()
+    snapshot = sorted(p.relative_to(daemon.cfg.archive.parent) for p in daemon.cfg.archive.parent.rglob("*") if p.is_file())
+    daemon._recover()
+    again = sorted(p.relative_to(daemon.cfg.archive.parent) for p in daemon.cfg.archive.parent.rglob("*") if p.is_file())
+    assert again == snapshot
+    assert [p.name for p in (daemon.cfg.archive / "scans").iterdir()] == ["a.jpg"]
