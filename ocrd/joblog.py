@@ -178,7 +178,7 @@ DONE_FIELDS = frozenset(
         "pages", "lines", "mean_confidence", "outputs", "worker_pid", "ocrd_version", "model_set",
     }
 )  # fmt: skip
-_DONE_IGNORED = frozenset({"job_id", "format"})
+_DONE_IGNORED = frozenset({"job_id", "format", "worker_rss_mb"})  # in the Outcome, not in the table
 
 
 # --------------------------------------------------------------------------- schema

@@ -49,6 +49,17 @@ class Outcome:
     total_ms: float
     outputs: tuple[str, ...] = field(default_factory=tuple)
     worker_pid: int = 0
+    worker_rss_mb: float = 0.0  # resident memory of the worker after the job, for recycling
+
+
+def current_rss_mb() -> float:
+    """Resident set size of this process now (not the peak), from /proc."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            pages = int(handle.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def utc_now_iso() -> str:
@@ -116,4 +127,5 @@ def process_file(job: Job, engine: OcrEngine, cfg: Config) -> Outcome:
         total_ms=timings["total"],
         outputs=tuple(str(p) for p in written),
         worker_pid=os.getpid(),
+        worker_rss_mb=current_rss_mb(),
     )

@@ -13,6 +13,7 @@ import os
 import signal
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,8 @@ def classify_failure(exc: BaseException, timeout_s: float) -> JobFailure:
         return JobFailure(exc.reason, exc.message)
     if isinstance(exc, FutureTimeout):
         return JobFailure(Reason.TIMEOUT, f"processing took longer than {timeout_s:g} s; the worker was stopped")
+    if isinstance(exc, BrokenProcessPool):
+        return JobFailure(Reason.WORKER_CRASHED, "a worker process died before it could take this file; retried")
     if isinstance(exc, pebble.ProcessExpired):
         return JobFailure(
             Reason.WORKER_CRASHED, f"the worker process died while reading this file (exit code {exc.exitcode})"
@@ -81,26 +84,62 @@ class WorkerPool:
     def __init__(self, cfg: Config, *, workers: int, intra_op_threads: int):
         self.workers = workers
         self.timeout_s = cfg.workers.job_timeout_s
-        self._pool = pebble.ProcessPool(
-            max_workers=workers,
-            max_tasks=cfg.workers.max_jobs_per_worker,
+        self.max_rss_mb = cfg.workers.max_rss_mb
+        self.recycled = 0
+        self._cfg = cfg
+        self._threads = intra_op_threads
+        self._pool = self._new_pool()
+        self._retired: list[pebble.ProcessPool] = []
+
+    def _new_pool(self) -> pebble.ProcessPool:
+        return pebble.ProcessPool(
+            max_workers=self.workers,
+            max_tasks=self._cfg.workers.max_jobs_per_worker,
             initializer=_init_worker,
-            initargs=(cfg, intra_op_threads),
+            initargs=(self._cfg, self._threads),
             context=multiprocessing.get_context("spawn"),
         )
 
     def submit(self, job: Job) -> Future:
+        if not self._pool.active:
+            # pebble marks the whole pool broken when a worker dies while the only
+            # pending jobs were not yet handed out ("All workers expired"); those
+            # jobs fail as worker_crashed and are retried. Start a fresh pool.
+            self._pool.stop()
+            self._retired.append(self._pool)
+            self._pool = self._new_pool()
+            self.recycled += 1
         return self._pool.schedule(_run_job, args=(job,), timeout=self.timeout_s)
+
+    def note_worker_memory(self, rss_mb: float) -> bool:
+        """Recycle the workers when one reports more resident memory than allowed; True if it did.
+
+        pebble cannot retire one chosen worker, so new jobs go to a fresh pool
+        while the old one finishes what it has and exits. Rare by design: the
+        engine's memory is flat, so this guards against leaks in native code.
+        """
+        if rss_mb <= self.max_rss_mb:
+            return False
+        old, self._pool = self._pool, self._new_pool()
+        old.close()
+        for pool in [p for p in self._retired if not p.active]:
+            pool.join()  # finished: reap its processes and threads
+            self._retired.remove(pool)
+        self._retired.append(old)
+        self.recycled += 1
+        return True
 
     def close(self) -> None:
         """Finish queued jobs, then stop the workers."""
-        self._pool.close()
-        self._pool.join()
+        for pool in [*self._retired, self._pool]:
+            pool.close()
+            pool.join()
 
     def stop(self) -> None:
         """Stop now; running jobs are abandoned."""
-        self._pool.stop()
-        self._pool.join()
+        for pool in [*self._retired, self._pool]:
+            pool.stop()
+            pool.join()
 
     def __enter__(self) -> WorkerPool:
         return self
