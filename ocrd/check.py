@@ -171,10 +171,10 @@ def _check_directory(label: str, path: Path, report: CheckReport, *, readable: b
         report.notes.append(f"{label} {path} does not exist; `ocrd run` will create it (in {ancestor})")
         report.directories += 1
         return []
+    why = "is not a directory" if not ancestor.is_dir() else f"is not writable by this user (uid {os.geteuid()})"
     return [Problem(
         ProblemKind.UNAVAILABLE,
-        f"{label} {path} does not exist and cannot be created: {ancestor} is not writable by this user "
-        f"(uid {os.geteuid()}); is the share mounted?",
+        f"{label} {path} does not exist and cannot be created: {ancestor} {why}; is the share mounted?",
     )]  # fmt: skip
 
 

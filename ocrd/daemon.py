@@ -8,10 +8,10 @@ after a crash every leftover file in `.ocrd/work/` can be finished from its row.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import queue
+import re
 import signal
 import time
 from dataclasses import asdict, dataclass, field
@@ -29,6 +29,7 @@ from ocrd.intake import decoder_env
 from ocrd.jobids import new_job_id
 from ocrd.joblog import JobLog, JobRow, JobState
 from ocrd.logs import get_logger
+from ocrd.models import file_sha256
 from ocrd.outputs import atomic_write_text, choose_stem
 from ocrd.pipeline import Job, Outcome
 from ocrd.sdnotify import Notifier
@@ -60,14 +61,6 @@ class DaemonStats:
     quarantined: int = 0
     duplicates: int = 0
     retried: int = 0
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class Daemon:
@@ -127,6 +120,7 @@ class Daemon:
         assert self.joblog is not None
         for row in self.joblog.recover_interrupted():
             log.warning("job_interrupted", job_id=row.id, rel_path=row.rel_path, attempts=row.attempts)
+            self._remove_stale_temps(row)
             if row.attempts >= self.cfg.max_attempts:
                 self._quarantine(row, Reason.INTERRUPTED, "the daemon stopped while this file was processed, "
                                  f"{row.attempts} times; it may crash the reader")  # fmt: skip
@@ -142,6 +136,30 @@ class Daemon:
                     self._dispose_original(row, inbox, work_path)
                 elif row.state in (JobState.QUARANTINED, JobState.FAILED):
                     self._move_to_quarantine(row, inbox, work_path)
+
+    def _remove_stale_temps(self, row: JobRow) -> None:
+        """Delete the hidden `.<output>.<hex>.tmp` files a worker killed mid-write left beside `row`'s outputs.
+
+        Only while no worker runs (at start-up, or at stop once the pool is stopped), and only names of this
+        row's own outputs; the retry rewrites the outputs themselves atomically.
+        """
+        inbox = self._inboxes.get(row.inbox)
+        if inbox is None or row.stem is None:
+            return
+        out_dir = self._out_dir(inbox, row.rel_path)
+        outputs = r"(\.json|\.txt|(\.p\d{3})?\.vis\.(jpg|png))"  # outputs.output_paths' names after the stem
+        ours = re.compile(rf"\.{re.escape(row.stem)}{outputs}\.[0-9a-f]{{8}}\.tmp")  # outputs._create_temp's pattern
+        try:
+            names = [entry.name for entry in os.scandir(out_dir) if ours.fullmatch(entry.name)]
+        except FileNotFoundError:
+            return
+        for name in names:
+            try:
+                (out_dir / name).unlink(missing_ok=True)
+            except OSError as exc:  # a leftover hidden temp file is untidy, not a reason to stop
+                log.warning("stale_temp_kept", job_id=row.id, path=str(out_dir / name), error=str(exc))
+            else:
+                log.warning("stale_temp_removed", job_id=row.id, path=str(out_dir / name))
 
     # ------------------------------------------------------------------ events and admission
 
@@ -192,8 +210,14 @@ class Daemon:
         except (ValueError, OSError) as exc:
             log.warning("claim_refused", inbox=inbox.name, rel_path=rel_path, error=str(exc))
             return
-        size = work_path.stat().st_size
-        sha256 = _sha256_file(work_path)
+        try:
+            size = work_path.stat().st_size
+            sha256: str | None = file_sha256(work_path)
+        except OSError as exc:
+            # Claimed but unreadable (mode 000, a share's ACL): the row must exist all the same, or the
+            # file sits in work until the next start; the worker's intake gives it a reason code.
+            log.warning("job_hash_failed", inbox=inbox.name, rel_path=rel_path, error=str(exc))
+            size, sha256 = work_path.lstat().st_size, None
         row = self.joblog.add_queued(inbox.name, rel_path, work_path, size, sha256, job_id=job_id)
         self.stats.admitted += 1
         log.info("job_queued", job_id=row.id, inbox=inbox.name, rel_path=rel_path, size_bytes=size)
@@ -365,6 +389,8 @@ class Daemon:
             if self._in_flight:
                 requeued = self.joblog.recover_interrupted()
                 log.warning("jobs_requeued_at_stop", count=len(requeued))
+                for row in requeued:  # the pool is stopped: no worker is writing any more
+                    self._remove_stale_temps(row)
             self.joblog.close()
         log.info("daemon_stopped", done=self.stats.done, quarantined=self.stats.quarantined)
 

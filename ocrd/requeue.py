@@ -42,6 +42,9 @@ def requeue_jobs(cfg: Config, job_ids: list[str], state: str | None) -> tuple[in
                 rows.append(row)
         if state is not None:
             rows += joblog.list_jobs(state=state, limit=None)
+        # A job named by id and matched by --state (or named twice) is requeued once: a second
+        # pass would find it queued already and fail after the first had moved its file.
+        rows = list({row.id: row for row in rows}.values())
         for row in rows:
             if row.state not in (JobState.FAILED, JobState.QUARANTINED):
                 problems.append(f"{row.id}: is {row.state}, only failed or quarantined jobs can be requeued")

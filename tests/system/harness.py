@@ -179,7 +179,8 @@ class DaemonHarness:
 
         def started() -> bool:
             if self.proc.poll() is not None:
-                raise AssertionError(f"ocrd run exited with {self.proc.returncode} before it was ready\n{self.output()}")
+                code = self.proc.returncode
+                raise AssertionError(f"ocrd run exited with {code} before it was ready\n{self.output()}")
             return bool(self.events("daemon_started"))
 
         wait_until(started, timeout_s, "the daemon_started log line", interval_s=0.2)

@@ -72,7 +72,7 @@ def _corrupt_drops(sample_jpg: bytes, sample_png: bytes) -> list[Drop]:
         Drop("scans", "bad/half.jpg", sample_jpg[: len(sample_jpg) // 2], reason="truncated"),
         Drop("polled", "half.png", sample_png[: len(sample_png) // 2], reason="truncated"),
         Drop("polled", "bad/noise.png", noise, reason="unsupported_format"),
-        Drop("scans", "report.pdf", b"Quarterly report\nThis is plain text with a .pdf name.\n", reason="unsupported_format"),
+        Drop("scans", "report.pdf", b"Quarterly report\nPlain text with a .pdf name.\n", reason="unsupported_format"),
     ]
 
 
@@ -108,7 +108,8 @@ def batch(ocrd_daemon: DaemonHarness):
     rows = harness.wait_rows(all_terminal(len(good) + len(corrupt)), DRAIN_TIMEOUT_S, "every dropped file to finish")
     # A row turns terminal just before its file moves (DESIGN.md section 3): wait for the last moves.
     wait_until(
-        lambda: len(files_under(harness.archive)) == len(good) and len(files_under(harness.quarantine)) == 2 * len(corrupt),
+        lambda: len(files_under(harness.archive)) == len(good)
+        and len(files_under(harness.quarantine)) == 2 * len(corrupt),
         10, "the last originals archived or quarantined",
     )  # fmt: skip
     return harness, good, corrupt, rows, empty

@@ -99,8 +99,10 @@ def test_requeue_of_a_quarantined_job(ocrd_daemon: DaemonHarness):
 
     # 2. The admin raises the limit and requeues every quarantined job while the daemon is down.
     harness.write_config()
-    requeue = harness.ocrd("requeue", "--state", "quarantined")
+    # Naming the job and its state at once must requeue it once, not fail on the second sight of it.
+    requeue = harness.ocrd("requeue", row["id"], "--state", "quarantined")
     assert requeue.returncode == 0, requeue.stderr
+    assert "1 job(s) requeued" in requeue.stdout
     (queued,) = harness.rows()
     assert (queued["state"], queued["attempts"], queued["reason"]) == ("queued", 0, None), queued
     assert files_under(harness.quarantine) == [], "the file moved back out of quarantine, reason file too"

@@ -48,7 +48,10 @@ def _claimed(daemon: Daemon, job_id: str, rel_path: str) -> Path:
 
 
 def _row(daemon: Daemon, job_id: str, rel_path: str, *, with_file: bool = True) -> tuple[JobRow, Path]:
-    work_path = _claimed(daemon, job_id, rel_path) if with_file else work_root(daemon.cfg.inboxes[0].path) / job_id / Path(rel_path).name
+    if with_file:
+        work_path = _claimed(daemon, job_id, rel_path)
+    else:
+        work_path = work_root(daemon.cfg.inboxes[0].path) / job_id / Path(rel_path).name
     row = daemon.joblog.add_queued("scans", rel_path, work_path, len(DATA), "ab" * 32, job_id=job_id)
     return row, work_path
 
@@ -142,8 +145,44 @@ def test_recovery_twice_changes_nothing_more(daemon):
     _row(daemon, "J2", "b.jpg")
     daemon.joblog.quarantine("J2", Reason.CORRUPT, "damaged")
     daemon._recover()
-    snapshot = sorted(p.relative_to(daemon.cfg.archive.parent) for p in daemon.cfg.archive.parent.rglob("*") if p.is_file())
+    root = daemon.cfg.archive.parent
+    snapshot = sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file() and "jobs.db" not in p.name)
     daemon._recover()
-    again = sorted(p.relative_to(daemon.cfg.archive.parent) for p in daemon.cfg.archive.parent.rglob("*") if p.is_file())
+    again = sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file() and "jobs.db" not in p.name)
     assert again == snapshot
     assert [p.name for p in (daemon.cfg.archive / "scans").iterdir()] == ["a.jpg"]
+
+
+def test_interrupted_job_loses_its_half_written_temp_files_and_nothing_else(daemon):
+    _row(daemon, "J1", "d/scan.jpg")
+    daemon.joblog.start("J1", "scan")
+    out_dir = daemon.cfg.outbox / "scans" / "d"
+    out_dir.mkdir(parents=True)
+    stale = [".scan.json.0a1b2c3d.tmp", ".scan.vis.jpg.deadbeef.tmp", ".scan.p002.vis.png.00ff00ff.tmp"]
+    kept = [
+        "scan~1.json",  # another job's result
+        ".scan~1.json.0a1b2c3d.tmp",  # another job's temp
+        ".scanner.txt.0a1b2c3d.tmp",  # a stem that only starts the same
+        "scan.json",  # a finished result of this job stays (the retry replaces it atomically)
+        ".scan.json.notahex.tmp",
+    ]
+    for name in stale + kept:
+        (out_dir / name).write_text("x", encoding="utf-8")
+    daemon._recover()
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(kept)
+
+
+def test_admit_records_a_claimed_file_it_cannot_hash(daemon, monkeypatch):
+    inbox = daemon.cfg.inboxes[0]
+    dropped = inbox.path / "sub" / "locked.jpg"
+    dropped.parent.mkdir(parents=True)
+    dropped.write_bytes(DATA)
+
+    def unreadable(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr("ocrd.daemon.file_sha256", unreadable)
+    daemon._admit(inbox, dropped)
+    (row,) = daemon.joblog.list_jobs(limit=None)
+    assert (row.state, row.rel_path, row.sha256, row.size_bytes) == (JobState.QUEUED, "sub/locked.jpg", None, len(DATA))
+    assert Path(row.work_path).read_bytes() == DATA and not dropped.exists()
