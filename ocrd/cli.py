@@ -179,7 +179,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ocrd.logs import configure_logging
 
     cfg = _load(args)
-    configure_logging(cfg.logging.format, cfg.logging.level)
+    configure_logging(cfg.logging.format, cfg.logging.level, file=cfg.logging.file)
     return run_daemon(cfg)
 
 

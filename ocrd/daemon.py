@@ -28,7 +28,8 @@ from ocrd.inbox_files import work_root
 from ocrd.intake import decoder_env
 from ocrd.jobids import new_job_id
 from ocrd.joblog import JobLog, JobRow, JobState
-from ocrd.logs import get_logger
+from ocrd.health import DurationHistogram, HealthServer, HealthSnapshot
+from ocrd.logs import get_logger, reopen_log_files
 from ocrd.models import file_sha256
 from ocrd.outputs import atomic_write_text, choose_stem
 from ocrd.pipeline import Job, Outcome
@@ -40,6 +41,9 @@ log = get_logger("ocrd.daemon")
 _TICK_S = 0.2  # longest the loop blocks waiting for watcher events
 _RETRY_BASE_S = 5.0  # transient failures retry after 5 s, 10 s, 20 s, ... (capped)
 _RETRY_MAX_S = 300.0
+_COUNTS_EVERY_S = 5.0  # job-log counts for /metrics are refreshed this often
+_STATUS_EVERY_S = 10.0  # sd_notify STATUS= cadence
+_PROGRESS_SLACK_S = 60.0  # beyond job_timeout_s, how long without a finished job before WATCHDOG pings stop
 _DONE_DIR = "done"  # on_success: keep -> <inbox>/.ocrd/done/<rel>, out of the scan's way
 
 
@@ -79,6 +83,12 @@ class Daemon:
         self._watcher: InboxWatcher | None = None
         self._pool: WorkerPool | None = None
         self.joblog: JobLog | None = None
+        self._http: HealthServer | None = None
+        self._durations = DurationHistogram()
+        self._quarantines_by_reason: dict[str, int] = {}
+        self._jobs_by_state: dict[str, int] = {}
+        self._next_count_s = 0.0
+        self._last_tick_s = time.monotonic()
         cpus = os.cpu_count() or 1
         self.workers, self.threads = pool_shape(cpus, cfg.workers.count, cfg.workers.intra_op_threads)
 
@@ -104,11 +114,15 @@ class Daemon:
         self._recover()
         os.environ.update(decoder_env(self.cfg.intake))  # inherited by the spawned workers
         self._pool = WorkerPool(self.cfg, workers=self.workers, intra_op_threads=self.threads)
+        # READY means the models load in a worker: fail here, not on the first file.
+        self._pool.wait_ready(timeout_s=max(60.0, self.cfg.workers.job_timeout_s))
         for inbox in self.cfg.inboxes:
             self._trackers[inbox.name] = StabilityTracker(inbox.settle_s, time.monotonic)
         self._watcher = InboxWatcher(self.cfg.inboxes, self._on_event)
         self._watcher.start()
         self._rescan()
+        if self.cfg.http.enabled:
+            self._http = HealthServer(self.cfg.http.listen, self.health_snapshot).start()
         log.info(
             "daemon_started", version=__version__, workers=self.workers, threads=self.threads,
             inboxes=[i.name for i in self.cfg.inboxes], watch_modes=getattr(self._watcher, "modes", None),
@@ -134,8 +148,9 @@ class Daemon:
                     log.warning("job_recovered", job_id=job_id, work_path=str(work_path))
                 elif row.state in (JobState.DONE, JobState.DUPLICATE):
                     self._dispose_original(row, inbox, work_path)
-                elif row.state in (JobState.QUARANTINED, JobState.FAILED):
+                elif row.state == JobState.QUARANTINED:
                     self._move_to_quarantine(row, inbox, work_path)
+                # FAILED rows keep their file in work on purpose: `ocrd requeue` retries them.
 
     def _remove_stale_temps(self, row: JobRow) -> None:
         """Delete the hidden `.<output>.<hex>.tmp` files a worker killed mid-write left beside `row`'s outputs.
@@ -277,13 +292,17 @@ class Daemon:
                 self._on_success(flight, outcome)
 
     def _on_success(self, flight: _InFlight, outcome: Outcome) -> None:
-        assert self.joblog is not None
+        assert self.joblog is not None and self._pool is not None
         fields = asdict(outcome) | {"ocrd_version": __version__, "model_set": self.cfg.model_set}
         row = self.joblog.finish_done(flight.row.id, fields)
         self.stats.done += 1
+        self._durations.observe(time.monotonic() - flight.submitted_s)
         log.info("job_done", job_id=row.id, rel_path=row.rel_path, pages=outcome.pages, lines=outcome.lines,
                  total_ms=outcome.total_ms)  # fmt: skip
         self._dispose_original(row, flight.inbox, Path(row.work_path))
+        if self._pool.note_worker_memory(outcome.worker_rss_mb):
+            log.warning("workers_recycled", job_id=row.id, worker_rss_mb=round(outcome.worker_rss_mb),
+                        max_rss_mb=self.cfg.workers.max_rss_mb)  # fmt: skip
 
     def _on_failure(self, flight: _InFlight, failure: JobFailure) -> None:
         assert self.joblog is not None
@@ -322,6 +341,9 @@ class Daemon:
         assert self.joblog is not None
         row = self.joblog.quarantine(row.id, reason, message)
         self.stats.quarantined += 1
+        counts = dict(self._quarantines_by_reason)  # replaced, never mutated: the HTTP thread reads it
+        counts[str(reason)] = counts.get(str(reason), 0) + 1
+        self._quarantines_by_reason = counts
         log.warning("job_quarantined", job_id=row.id, rel_path=row.rel_path, reason=str(reason), error=message)
         inbox = self._inboxes.get(row.inbox)
         if inbox is not None:
@@ -348,6 +370,28 @@ class Daemon:
         return (f"{len(self._in_flight)} in flight, {self.stats.done} done, {self.stats.quarantined} quarantined, "
                 f"{self.workers} workers")  # fmt: skip
 
+    def health_snapshot(self) -> HealthSnapshot:
+        """What /healthz and /metrics show; runs on the HTTP thread, so it reads plain attributes only."""
+        counts = self._jobs_by_state
+        return HealthSnapshot(
+            loop_last_tick_age_s=time.monotonic() - self._last_tick_s,
+            workers_alive=self._pool is not None and self._pool.alive,
+            workers=self.workers,
+            in_flight=len(self._in_flight),
+            queue_depth=counts.get("queued", 0),
+            jobs_by_state=counts,
+            quarantines_by_reason=self._quarantines_by_reason,
+            worker_restarts=self._pool.recycled if self._pool is not None else 0,
+            durations=self._durations.snapshot(),
+            stopping=self.stopping,
+        )
+
+    def _refresh_counts(self) -> None:
+        if self.joblog is None or time.monotonic() < self._next_count_s:
+            return
+        self._jobs_by_state = dict(self.joblog.status()["counts"])
+        self._next_count_s = time.monotonic() + _COUNTS_EVERY_S
+
     def step(self, block_s: float = _TICK_S) -> None:
         """One turn of the main loop: events, rescans, admission, dispatch, completion, heartbeat."""
         self._drain_events(block_s)
@@ -357,15 +401,30 @@ class Daemon:
             self._admit_ready()
         self._collect_finished()
         self._submit_queued()
+        self._refresh_counts()
+        now = time.monotonic()
         if not self._in_flight:
-            self.stats.last_progress_s = time.monotonic()  # idle is healthy
-        self.notifier.watchdog()
+            self.stats.last_progress_s = now  # idle is healthy
+        self._last_tick_s = now
+        # WATCHDOG=1 only while jobs complete: a pool that takes jobs and never
+        # returns them (past any job timeout) lets systemd restart the service.
+        if now - self.stats.last_progress_s < self.cfg.workers.job_timeout_s + _PROGRESS_SLACK_S:
+            self.notifier.watchdog()
 
     def run_forever(self) -> None:
+        next_status_s = 0.0
+        failures_in_row = 0
         while not self.stopping:
-            self.step()
-            if self.stats.done and self.stats.done % 50 == 0:
+            try:
+                self.step()
+                failures_in_row = 0
+            except Exception:  # noqa: BLE001 - the loop's last line of defence (DESIGN 11): log, back off, go on
+                failures_in_row += 1
+                log.exception("loop_step_failed", failures_in_row=failures_in_row)
+                time.sleep(min(_RETRY_MAX_S, 0.5 * 2**failures_in_row))
+            if time.monotonic() >= next_status_s:
                 self.notifier.status(self._status_text())
+                next_status_s = time.monotonic() + _STATUS_EVERY_S
 
     def request_stop(self) -> None:
         self.stopping = True
@@ -380,6 +439,8 @@ class Daemon:
             self._collect_finished()
         if self._watcher is not None:
             self._watcher.stop()
+        if self._http is not None:
+            self._http.stop()
         if self._pool is not None:
             if self._in_flight:
                 self._pool.stop()
@@ -417,6 +478,7 @@ def run_daemon(cfg: Config, *, grace_s: float | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: reopen_log_files())  # logrotate's postrotate
     daemon.start()
     try:
         daemon.run_forever()

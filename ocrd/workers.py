@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pebble
 
-from ocrd.errors import InputError, Reason
+from ocrd.errors import InputError, Reason, UnavailableError
 
 if TYPE_CHECKING:
     from ocrd.config import Config
@@ -33,6 +33,8 @@ def _init_worker(cfg: Config, intra_op_threads: int) -> None:
     # Ctrl-C in a terminal signals the whole process group; only the main
     # process decides how to stop, so workers ignore it and finish their job.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # SIGHUP means "reopen log files" to the main process; it must not kill a worker.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     # Imported here, not at module top: the decoder limits in the environment
     # must be in place before cv2 is first imported in this process.
     from ocrd.intake import decoder_env
@@ -44,6 +46,10 @@ def _init_worker(cfg: Config, intra_op_threads: int) -> None:
     engine.warm_up()
     _worker_state["engine"] = engine
     _worker_state["cfg"] = cfg
+
+
+def _ping() -> int:
+    return os.getpid()
 
 
 def _run_job(job: Job) -> Outcome:
@@ -110,6 +116,18 @@ class WorkerPool:
             self._pool = self._new_pool()
             self.recycled += 1
         return self._pool.schedule(_run_job, args=(job,), timeout=self.timeout_s)
+
+    @property
+    def alive(self) -> bool:
+        return self._pool.active
+
+    def wait_ready(self, timeout_s: float) -> None:
+        """Block until a worker has loaded its engine (pebble starts workers lazily); raise if it cannot."""
+        future = self._pool.schedule(_ping, timeout=timeout_s)
+        try:
+            future.result()
+        except Exception as exc:  # noqa: BLE001 - reported as "unavailable" with the cause
+            raise UnavailableError(f"the worker processes could not start: {type(exc).__name__}: {exc}") from None
 
     def note_worker_memory(self, rss_mb: float) -> bool:
         """Recycle the workers when one reports more resident memory than allowed; True if it did.
