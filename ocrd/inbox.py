@@ -12,7 +12,6 @@ Split into siblings to stay small: `inbox_rules` (ignore rules),
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
@@ -25,6 +24,7 @@ from watchdog.observers.polling import PollingObserverVFS
 
 from ocrd.config import InboxConfig
 from ocrd.errors import UnavailableError
+from ocrd.logs import get_logger
 from ocrd.inbox_files import (
     claim,
     collision_name,
@@ -56,7 +56,7 @@ __all__ = [
     "work_root",
 ]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 OnEvent = Callable[[str, Path], None]
 _PATH_EVENTS = ("created", "modified", "closed")  # the event's src_path is the candidate
@@ -79,7 +79,7 @@ class _InboxEventHandler(FileSystemEventHandler):
             if path is not None:
                 self._on_event(self._name, path)
         except Exception:  # noqa: BLE001 - an exception here would kill the observer thread
-            log.exception("inbox_event_failed inbox=%s event=%r", self._name, event)
+            log.exception("inbox_event_failed", inbox=self._name, fs_event=repr(event))
 
     def _candidate(self, event: FileSystemEvent) -> Path | None:
         if event.is_directory:
@@ -158,7 +158,7 @@ class InboxWatcher:
                 observer.start()
             except OSError as exc:
                 # Typically the inotify watch or instance limit (ENOSPC/EMFILE): polling still works.
-                log.warning("inbox_inotify_failed inbox=%s path=%s error=%s mode=poll", inbox.name, inbox.path, exc)
+                log.warning("inbox_inotify_failed", inbox=inbox.name, path=str(inbox.path), error=str(exc), mode="poll")
                 _stop_quietly(observer)
                 mode = "poll"
             else:
@@ -173,7 +173,7 @@ class InboxWatcher:
                 raise UnavailableError(f"inbox {inbox.name}: cannot watch {inbox.path}: {exc}") from exc
             self._observers[inbox.name] = observer
         self.modes[inbox.name] = mode
-        log.info("inbox_watch_started inbox=%s path=%s mode=%s", inbox.name, inbox.path, mode)
+        log.info("inbox_watch_started", inbox=inbox.name, path=str(inbox.path), mode=mode)
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop all observers and wait up to `timeout_s` for each thread; safe to call twice."""
@@ -184,7 +184,7 @@ class InboxWatcher:
             if observer.is_alive():
                 observer.join(timeout_s)
                 if observer.is_alive():
-                    log.warning("inbox_watch_stop_timed_out inbox=%s", name)
+                    log.warning("inbox_watch_stop_timed_out", inbox=name)
 
     def is_alive(self) -> bool:
         """True while every inbox has a running observer and emitter (a polled root that vanished stops its emitter)."""

@@ -7,7 +7,7 @@ claim or release that returned survives a power cut.
 from __future__ import annotations
 
 import errno
-import logging
+
 import os
 import re
 import shutil
@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ocrd.config import InboxConfig
+from ocrd.logs import get_logger
 from ocrd.inbox_rules import OCRD_DIR_NAME, is_ignored, is_ignored_name
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 WORK_DIR_NAME = "work"
 MAX_COLLISION_SUFFIX = 10_000
@@ -86,7 +87,7 @@ def scan_inbox(inbox: InboxConfig) -> Iterator[tuple[Path, os.stat_result]]:
             if folder == root:
                 raise
             if not isinstance(exc, (FileNotFoundError, NotADirectoryError)):
-                log.warning("inbox_folder_unreadable inbox=%s path=%s error=%s", inbox.name, folder, exc)
+                log.warning("inbox_folder_unreadable", inbox=inbox.name, path=str(folder), error=str(exc))
             continue
         subfolders = []
         for entry in entries:
@@ -100,7 +101,7 @@ def scan_inbox(inbox: InboxConfig) -> Iterator[tuple[Path, os.stat_result]]:
                 yield Path(entry.path), st
             elif stat.S_ISDIR(st.st_mode) and inbox.recursive:
                 if st.st_dev != root_dev:
-                    log.warning("inbox_mount_skipped inbox=%s path=%s", inbox.name, entry.path)
+                    log.warning("inbox_mount_skipped", inbox=inbox.name, path=str(entry.path))
                     continue
                 subfolders.append(Path(entry.path))
         pending.extend(reversed(subfolders))  # depth-first, still in name order

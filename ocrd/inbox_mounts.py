@@ -7,11 +7,12 @@ event at all. `auto` therefore polls on those and uses inotify elsewhere.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 
-log = logging.getLogger(__name__)
+from ocrd.logs import get_logger
+
+log = get_logger(__name__)
 
 NETWORK_FS_TYPES = frozenset(
     {
@@ -90,10 +91,10 @@ def watch_mode_for(path: str | os.PathLike[str], configured: str, mounts_text: s
         raise ValueError(f"watch mode must be auto, inotify or poll, got {configured!r}")
     text = mounts_text if mounts_text is not None else _read_mount_table()
     if text is None:
-        log.warning("inbox_mount_table_unreadable path=%s mode=poll", path)
+        log.warning("inbox_mount_table_unreadable", path=str(path), mode="poll")
         return "poll"
     fstype = filesystem_type(path, text)
     if fstype is None:
-        log.warning("inbox_mount_unknown path=%s mode=poll", path)
+        log.warning("inbox_mount_unknown", path=str(path), mode="poll")
         return "poll"
     return "poll" if is_network_fs(fstype) else "inotify"

@@ -63,7 +63,7 @@ class InvalidTransition(JobLogError):
         self.job_id = job_id
         self.action = action
         self.state = state
-        super().__init__(message or f"job {job_id}: cannot {action} a job in state {state!r}")
+        super().__init__(message or f"job {job_id}: cannot {action} a job in state '{state}'")
 
     def __reduce__(self):
         return (type(self), (self.job_id, self.action, self.state, str(self)))
@@ -468,7 +468,7 @@ class JobLog:
         row = self._get_or_raise(job_id)
         if row.state not in allowed:
             ok = ", ".join(sorted(allowed))
-            message = f"job {job_id}: cannot {action} a job in state {row.state!r} (only from {ok})"
+            message = f"job {job_id}: cannot {action} a job in state '{row.state}' (only from {ok})"
             raise InvalidTransition(job_id, action, row.state, message)
         values = changes(row)
         assignments = ", ".join(f"{name} = ?" for name in values)
@@ -593,7 +593,7 @@ class JobLog:
             if original.state != JobState.DONE:
                 raise InvalidTransition(
                     job_id, "mark_duplicate", None,
-                    f"job {job_id}: duplicate_of must be a done job; {of_job_id} is {original.state!r}",
+                    f"job {job_id}: duplicate_of must be a done job; {of_job_id} is '{original.state}'",
                 )  # fmt: skip
 
             def changes(row: JobRow) -> dict[str, Any]:
