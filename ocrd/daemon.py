@@ -42,7 +42,8 @@ _TICK_S = 0.2  # longest the loop blocks waiting for watcher events
 _RETRY_BASE_S = 5.0  # transient failures retry after 5 s, 10 s, 20 s, ... (capped)
 _RETRY_MAX_S = 300.0
 _COUNTS_EVERY_S = 5.0  # job-log counts for /metrics are refreshed this often
-_STATUS_EVERY_S = 10.0  # sd_notify STATUS= cadence
+_STATUS_EVERY_S = 10.0
+_WATCHDOG_EVERY_S = 1.0  # far below any sensible WatchdogSec/2, far above the loop's 5 turns a second  # sd_notify STATUS= cadence
 _PROGRESS_SLACK_S = 60.0  # beyond job_timeout_s, how long without a finished job before WATCHDOG pings stop
 _DONE_DIR = "done"  # on_success: keep -> <inbox>/.ocrd/done/<rel>, out of the scan's way
 
@@ -89,6 +90,7 @@ class Daemon:
         self._jobs_by_state: dict[str, int] = {}
         self._next_count_s = 0.0
         self._last_tick_s = time.monotonic()
+        self._next_watchdog_s = 0.0
         cpus = os.cpu_count() or 1
         self.workers, self.threads = pool_shape(cpus, cfg.workers.count, cfg.workers.intra_op_threads)
 
@@ -408,8 +410,10 @@ class Daemon:
         self._last_tick_s = now
         # WATCHDOG=1 only while jobs complete: a pool that takes jobs and never
         # returns them (past any job timeout) lets systemd restart the service.
-        if now - self.stats.last_progress_s < self.cfg.workers.job_timeout_s + _PROGRESS_SLACK_S:
+        progressing = now - self.stats.last_progress_s < self.cfg.workers.job_timeout_s + _PROGRESS_SLACK_S
+        if progressing and now >= self._next_watchdog_s:
             self.notifier.watchdog()
+            self._next_watchdog_s = now + _WATCHDOG_EVERY_S
 
     def run_forever(self) -> None:
         next_status_s = 0.0

@@ -6,12 +6,16 @@ spawned worker processes belong to it: `kill_group()` is a real crash of the who
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -138,6 +142,7 @@ class DaemonHarness:
         self.stdout_path: Path | None = None
         self.stderr_path: Path | None = None
         self._files: list[Any] = []
+        self.extra_env: dict[str, str] = {}  # added to the daemon's environment (NOTIFY_SOCKET, ...)
 
     # -- config and paths
 
@@ -154,6 +159,7 @@ class DaemonHarness:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k != "OCRD_CONFIG"}
         env["PYTHONUNBUFFERED"] = "1"
+        env.update(self.extra_env)
         return env
 
     # -- process lifecycle
@@ -301,6 +307,91 @@ class DaemonHarness:
             for row in self.rows():
                 states[row["state"]] = states.get(row["state"], 0) + 1
             raise AssertionError(f"{exc}; job states now {states}\n{self.output()}") from None
+
+
+def free_tcp_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (bound to port 0, then released); the config refuses port 0."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def read_json_log(path: Path) -> list[dict[str, Any]]:
+    """JSON-lines records of a log file, plain or gzip-compressed (by logrotate's `compress`)."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+class NotifyListener:
+    """A systemd-like NOTIFY_SOCKET: an AF_UNIX datagram socket drained by a thread.
+
+    Draining matters: the notifier's socket is blocking and the kernel queues only
+    net.unix.max_dgram_qlen (often 10) datagrams, so an unread socket would stall
+    the daemon's loop on WATCHDOG=1. `messages` holds (monotonic time, text) pairs.
+    `on_message(text)` runs on the reader thread as each datagram arrives.
+    """
+
+    def __init__(self, directory: Path, on_message: Callable[[str], None] | None = None):
+        self.path = Path(directory) / "notify.sock"
+        self._tmpdir: str | None = None
+        if len(os.fsencode(self.path)) > 100:  # sun_path holds 108 bytes
+            self._tmpdir = tempfile.mkdtemp(prefix="ocrd-notify-")
+            self.path = Path(self._tmpdir) / "notify.sock"
+        self.messages: list[tuple[float, str]] = []
+        self._on_message = on_message
+        self._lock = threading.Lock()
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(str(self.path))
+        self._sock.settimeout(0.2)
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="notify-listener", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._closed.is_set():
+            try:
+                data = self._sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            text = data.decode("utf-8", errors="replace")
+            if self._on_message is not None:
+                self._on_message(text)
+            with self._lock:
+                self.messages.append((time.monotonic(), text))
+
+    def snapshot(self) -> list[tuple[float, str]]:
+        with self._lock:
+            return list(self.messages)
+
+    def with_field(self, assignment: str, since_s: float = 0.0) -> list[tuple[float, str]]:
+        """Messages (after `since_s`) holding the line `assignment` ("READY=1") or, ending in '=', any value."""
+        def has(text: str) -> bool:
+            lines = text.split("\n")
+            if assignment.endswith("="):
+                return any(line.startswith(assignment) for line in lines)
+            return assignment in lines
+
+        return [(t, m) for t, m in self.snapshot() if t >= since_s and has(m)]
+
+    def wait_for(
+        self, assignment: str, timeout_s: float, count: int = 1, since_s: float = 0.0
+    ) -> list[tuple[float, str]]:
+        """Wait until `count` messages with `assignment` arrived after `since_s`; returns them."""
+        return wait_until(
+            lambda: (found := self.with_field(assignment, since_s)) and len(found) >= count and found,
+            timeout_s, f"{count} x {assignment} on NOTIFY_SOCKET",  # fmt: skip
+        )
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join(timeout=5)
+        self._sock.close()
+        self.path.unlink(missing_ok=True)
+        if self._tmpdir is not None:
+            os.rmdir(self._tmpdir)
 
 
 def all_terminal(expected: int) -> Callable[[list[dict[str, Any]]], bool]:
