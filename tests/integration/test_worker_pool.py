@@ -72,3 +72,59 @@ def test_failures_are_classified():
     failure = classify_failure(PermissionError(13, "Permission denied"), 5)
     assert failure.reason is Reason.OUTPUT_FAILED and failure.transient
     assert classify_failure(RuntimeError("boom"), 5).reason is Reason.INTERNAL_ERROR
+
+
+def _pool_worker_pids() -> set[int]:
+    """Child processes of this test process that run a pool worker (spawned by multiprocessing)."""
+    me = os.getpid()
+    pids = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) != me:  # field 4 of stat: the parent pid
+            continue
+        with open(f"/proc/{entry}/cmdline", "rb") as handle:
+            if b"spawn_main" in handle.read():  # not multiprocessing's resource tracker
+                pids.add(int(entry))
+    return pids
+
+
+def _big_job(tmp_path, name: str) -> Job:
+    """A page large enough that reading it takes a while on any machine (many text lines)."""
+    font = latin_font_path()
+    if font is None:
+        pytest.skip("no TrueType font found to render test images")
+    image, _ = render_lines([f"Line {n} of a long statement 12.34" for n in range(60)], font, size_px=28)
+    path = tmp_path / f"{name}.png"
+    import cv2
+
+    cv2.imwrite(str(path), image)
+    return Job(job_id=new_job_id(), path=path, rel_path=path.name, out_dir=tmp_path / "out", stem=name)
+
+
+def test_a_job_past_its_timeout_is_stopped_with_its_worker(cfg, tmp_path):
+    short = dataclasses.replace(cfg, workers=dataclasses.replace(cfg.workers, job_timeout_s=0.05))
+    with WorkerPool(short, workers=1, intra_op_threads=1) as pool:
+        future = pool.submit(_big_job(tmp_path, "slow"))
+        with pytest.raises(Exception) as caught:
+            future.result()
+    assert classify_failure(caught.value, 0.05).reason is Reason.TIMEOUT
+    assert not (tmp_path / "out" / "slow.json").exists()
+
+
+def test_a_worker_that_dies_mid_job_fails_only_that_job(cfg, tmp_path):
+    with WorkerPool(cfg, workers=1, intra_op_threads=1) as pool:
+        pool.wait_ready(timeout_s=60)
+        future = pool.submit(_big_job(tmp_path, "doomed"))
+        for pid in _pool_worker_pids():
+            os.kill(pid, signal.SIGKILL)  # as a segfaulting decoder or the OOM killer would
+        with pytest.raises(Exception) as caught:
+            future.result()
+        assert classify_failure(caught.value, 60).reason is Reason.WORKER_CRASHED
+        after = pool.submit(_job(tmp_path, "next", "Invoice 1003")).result()
+    assert after.lines >= 1 and (tmp_path / "out" / "next.json").exists()
