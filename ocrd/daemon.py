@@ -27,7 +27,7 @@ from ocrd.inbox import InboxWatcher, StabilityTracker, claim, release, scan_inbo
 from ocrd.inbox_files import work_root
 from ocrd.intake import decoder_env
 from ocrd.jobids import new_job_id
-from ocrd.joblog import JobLog, JobRow, JobState
+from ocrd.joblog import JobLog, JobLogBusy, JobRow, JobState
 from ocrd.health import DurationHistogram, HealthServer, HealthSnapshot
 from ocrd.logs import get_logger, reopen_log_files
 from ocrd.models import file_sha256
@@ -80,6 +80,10 @@ class Daemon:
         self._inboxes = {inbox.name: inbox for inbox in cfg.inboxes}
         self._trackers: dict[str, StabilityTracker] = {}
         self._in_flight: dict[str, _InFlight] = {}
+        # Claimed files whose row could not be written yet (job log locked): recorded before any new claim.
+        self._unrecorded: list[tuple[InboxConfig, str, Path, int, str | None, str]] = []
+        self._busy_reported = False  # one error per locked-job-log episode, not one per turn
+        self._scan_failing: set[str] = set()  # inboxes whose rescan fails (unmounted, removed): error once
         self._next_rescan_s = 0.0
         self._watcher: InboxWatcher | None = None
         self._pool: WorkerPool | None = None
@@ -185,6 +189,7 @@ class Daemon:
         self._events.put((inbox_name, path))
 
     def _rescan(self) -> None:
+        recovered = False
         for inbox in self.cfg.inboxes:
             tracker = self._trackers[inbox.name]
             try:
@@ -192,8 +197,32 @@ class Daemon:
                     tracker.observe(path, st.st_size, st.st_mtime_ns)
             except OSError as exc:
                 # An unmounted share or a removed folder: keep running, try again next rescan.
-                log.error("inbox_scan_failed", inbox=inbox.name, path=str(inbox.path), error=str(exc))
+                # One error per outage: the rescan may come every second.
+                if inbox.name not in self._scan_failing:
+                    log.error("inbox_scan_failed", inbox=inbox.name, path=str(inbox.path), error=str(exc))
+                    self._scan_failing.add(inbox.name)
+            else:
+                if inbox.name in self._scan_failing:
+                    self._scan_failing.discard(inbox.name)
+                    log.info("inbox_scan_recovered", inbox=inbox.name, path=str(inbox.path))
+                    recovered = True
+        if recovered and not self._scan_failing:
+            self._restart_watcher()
         self._next_rescan_s = time.monotonic() + self.cfg.rescan_interval_s
+
+    def _restart_watcher(self) -> None:
+        """After an inbox folder came back, watch it again (a removed folder's observer has stopped)."""
+        if self._watcher is None or self._watcher.is_alive():
+            return
+        self._watcher.stop()
+        watcher = InboxWatcher(self.cfg.inboxes, self._on_event)
+        try:
+            watcher.start()
+        except (UnavailableError, OSError) as exc:
+            log.error("inbox_watch_restart_failed", error=str(exc))  # rescans still find new files
+            return
+        self._watcher = watcher
+        log.info("inbox_watch_restarted", watch_modes=watcher.modes)
 
     def _drain_events(self, block_s: float) -> None:
         deadline = time.monotonic() + block_s
@@ -210,23 +239,51 @@ class Daemon:
 
     def _admit_ready(self) -> None:
         assert self.joblog is not None
+        if not self._record_unrecorded():
+            return  # the job log is still locked: claim nothing more until those files have rows
         for inbox in self.cfg.inboxes:
             tracker = self._trackers[inbox.name]
             tracker.refresh()
-            for path in tracker.ready():
-                self._admit(inbox, path)
+            ready = tracker.ready()
+            for index, path in enumerate(ready):
+                if not self._admit(inbox, path):
+                    for later in ready[index + 1 :]:
+                        tracker.touch(later)  # not claimed: tracked again, admitted once the log is free
+                    return
 
-    def _admit(self, inbox: InboxConfig, path: Path) -> None:
+    def _record_unrecorded(self) -> bool:
+        """Write the rows of files claimed while the job log was locked; True when none is left."""
+        assert self.joblog is not None
+        while self._unrecorded:
+            inbox, rel_path, work_path, size, sha256, job_id = self._unrecorded[0]
+            try:
+                row = self.joblog.add_queued(inbox.name, rel_path, work_path, size, sha256, job_id=job_id)
+            except JobLogBusy as exc:
+                if not self._busy_reported:
+                    log.error("job_log_busy", job_id=job_id, rel_path=rel_path, error=str(exc),
+                              waiting=len(self._unrecorded))  # fmt: skip
+                    self._busy_reported = True
+                return False
+            if self._busy_reported:
+                log.info("job_log_free", recorded=len(self._unrecorded))
+                self._busy_reported = False
+            self._unrecorded.pop(0)
+            self.stats.admitted += 1
+            log.info("job_queued", job_id=row.id, inbox=inbox.name, rel_path=rel_path, size_bytes=size)
+        return True
+
+    def _admit(self, inbox: InboxConfig, path: Path) -> bool:
+        """Claim `path` and write its row; False when the job log is locked (the claim waits in memory)."""
         assert self.joblog is not None
         rel_path = path.relative_to(inbox.path).as_posix()
         job_id = new_job_id()
         try:
             work_path = claim(inbox.path, path, job_id)
         except FileNotFoundError:
-            return  # deleted before it settled: nothing to do
+            return True  # deleted before it settled: nothing to do
         except (ValueError, OSError) as exc:
             log.warning("claim_refused", inbox=inbox.name, rel_path=rel_path, error=str(exc))
-            return
+            return True
         try:
             size = work_path.stat().st_size
             sha256: str | None = file_sha256(work_path)
@@ -235,9 +292,9 @@ class Daemon:
             # file sits in work until the next start; the worker's intake gives it a reason code.
             log.warning("job_hash_failed", inbox=inbox.name, rel_path=rel_path, error=str(exc))
             size, sha256 = work_path.lstat().st_size, None
-        row = self.joblog.add_queued(inbox.name, rel_path, work_path, size, sha256, job_id=job_id)
-        self.stats.admitted += 1
-        log.info("job_queued", job_id=row.id, inbox=inbox.name, rel_path=rel_path, size_bytes=size)
+        # The file is claimed: from here it must get its row, or it would sit in work until the next start.
+        self._unrecorded.append((inbox, rel_path, work_path, size, sha256, job_id))
+        return self._record_unrecorded()
 
     # ------------------------------------------------------------------ dispatch and completion
 
@@ -287,11 +344,17 @@ class Daemon:
             del self._in_flight[job_id]
             self.stats.last_progress_s = time.monotonic()
             try:
-                outcome = flight.future.result()
-            except Exception as exc:  # noqa: BLE001 - every failure is classified, none is fatal
-                self._on_failure(flight, classify_failure(exc, self.cfg.workers.job_timeout_s))
-            else:
-                self._on_success(flight, outcome)
+                try:
+                    outcome = flight.future.result()
+                except Exception as exc:  # noqa: BLE001 - every failure is classified, none is fatal
+                    self._on_failure(flight, classify_failure(exc, self.cfg.workers.job_timeout_s))
+                else:
+                    self._on_success(flight, outcome)
+            except JobLogBusy:
+                # The handlers' first act is the row's transition, so nothing happened yet: keep the
+                # finished job in flight and handle it again next turn (else its row stays `running`).
+                self._in_flight[job_id] = flight
+                raise
 
     def _on_success(self, flight: _InFlight, outcome: Outcome) -> None:
         assert self.joblog is not None and self._pool is not None

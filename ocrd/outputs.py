@@ -219,9 +219,16 @@ def write_outputs(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for path, data in planned:
-        atomic_write_bytes(path, data)
-        written.append(path)
+    try:
+        for path, data in planned:
+            atomic_write_bytes(path, data)
+            written.append(path)
+    except BaseException:
+        # A set without its JSON is incomplete: take back what this call wrote (a full
+        # disk after the visualization must not leave orphans); the retry writes all again.
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
     return written
 
 

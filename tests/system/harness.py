@@ -143,6 +143,7 @@ class DaemonHarness:
         self.stderr_path: Path | None = None
         self._files: list[Any] = []
         self.extra_env: dict[str, str] = {}  # added to the daemon's environment (NOTIFY_SOCKET, ...)
+        self.command_prefix: list[str] = []  # run the daemon through this (e.g. setpriv to drop privileges)
 
     # -- config and paths
 
@@ -174,7 +175,7 @@ class DaemonHarness:
         err = open(self.stderr_path, "wb")
         self._files += [out, err]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ocrd", "run", "-c", str(self.cfg_path)],
+            [*self.command_prefix, sys.executable, "-m", "ocrd", "run", "-c", str(self.cfg_path)],
             cwd=self.root,
             env=self.env(),
             stdin=subprocess.DEVNULL,
@@ -283,7 +284,7 @@ class DaemonHarness:
     def ocrd(self, *args: str, timeout_s: float = 60) -> subprocess.CompletedProcess:
         """Run another `ocrd` command on the same config (jobs, status, requeue)."""
         return subprocess.run(
-            [sys.executable, "-m", "ocrd", *args, "-c", str(self.cfg_path)],
+            [*self.command_prefix, sys.executable, "-m", "ocrd", *args, "-c", str(self.cfg_path)],
             cwd=self.root,
             env=self.env(),
             capture_output=True,

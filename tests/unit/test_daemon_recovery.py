@@ -186,3 +186,30 @@ def test_admit_records_a_claimed_file_it_cannot_hash(daemon, monkeypatch):
     (row,) = daemon.joblog.list_jobs(limit=None)
     assert (row.state, row.rel_path, row.sha256, row.size_bytes) == (JobState.QUEUED, "sub/locked.jpg", None, len(DATA))
     assert Path(row.work_path).read_bytes() == DATA and not dropped.exists()
+
+
+def test_admit_keeps_a_claim_whose_row_cannot_be_written_yet_and_records_it_later(daemon, monkeypatch):
+    """Job log locked by another process: the claimed file must get its row once the lock is gone,
+    not sit in work until the next start (issue 7, faults)."""
+    from ocrd.joblog import JobLogBusy
+
+    inbox = daemon.cfg.inboxes[0]
+    dropped = inbox.path / "sub" / "busy.jpg"
+    dropped.parent.mkdir(parents=True)
+    dropped.write_bytes(DATA)
+    real_add = daemon.joblog.add_queued
+    calls = []
+
+    def locked(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise JobLogBusy("job log busy: database is locked")
+        return real_add(*args, **kwargs)
+
+    monkeypatch.setattr(daemon.joblog, "add_queued", locked)
+    assert daemon._admit(inbox, dropped) is False
+    assert daemon.joblog.list_jobs(limit=None) == [] and not dropped.exists()
+    assert daemon._record_unrecorded() is True
+    (row,) = daemon.joblog.list_jobs(limit=None)
+    assert (row.state, row.rel_path) == (JobState.QUEUED, "sub/busy.jpg")
+    assert Path(row.work_path).read_bytes() == DATA

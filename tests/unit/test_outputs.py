@@ -291,7 +291,7 @@ def test_write_outputs_failure_leaves_no_json_and_no_temps(tmp_path: Path, monke
     monkeypatch.setattr(outputs.os, "replace", replace_failing_for_json)
     with pytest.raises(OSError):
         write_outputs(doc, blank_pages(doc), tmp_path, "scan", CFG)
-    assert listing(tmp_path) == ["scan.txt", "scan.vis.jpg"]  # incomplete set: no JSON, no temp
+    assert listing(tmp_path) == []  # no JSON, no temp, and no orphaned txt/vis either
 
 
 def test_nan_confidence_is_refused_not_written_as_invalid_json(tmp_path: Path) -> None:
@@ -417,3 +417,4 @@ def test_real_outputs_config_fits(tmp_path: Path) -> None:
     doc = make_doc(2, width=400, height=300)
     written = write_outputs(doc, blank_pages(doc), tmp_path, "scan", cfg)
     assert sorted(written) == sorted(output_paths(tmp_path, "scan", 2, cfg))
+
