@@ -41,7 +41,13 @@ def main() -> None:
     ap.add_argument("--interval-s", type=float, default=0.5)
     ap.add_argument("--json", type=Path, default=Path("bench/out/memory_trend.json"))
     ap.add_argument("--png", type=Path, default=Path("docs/img/memory_trend.png"))
+    ap.add_argument("--replot", type=Path, help="only redraw the chart and tables from an earlier --json file")
     args = ap.parse_args()
+    if args.replot:
+        report = json.loads(args.replot.read_text())
+        plot(report, args.png)
+        print_bins(report)
+        return
     shutil.rmtree(args.work, ignore_errors=True)
     inbox, out = args.work / "in", args.work / "out"
     make_copies(args.eval / "sroie-dev" / "img", inbox, args.files)
@@ -63,6 +69,7 @@ def main() -> None:
     stdout, stderr = proc.communicate()
     done = count_json(out)
     mib = [(t, b / 2**20, n, d) for t, b, n, d in samples]
+    busy = [m for m in mib if m[2] >= 3] or mib  # samples with the workers alive (not start-up/shut-down)
     warm = [m for m in mib if m[3] >= 0.1 * args.files]
     second_half = [m for m in mib if m[3] >= 0.5 * args.files]
     slope = 0.0
@@ -80,7 +87,7 @@ def main() -> None:
         "img_per_min_whole": round(done / wall * 60, 1),
         "peak_rss_mib": round(max(m[1] for m in mib), 1),
         "rss_after_warmup_mib": round(warm[0][1], 1) if warm else None,
-        "rss_end_mib": round(mib[-1][1], 1),
+        "rss_end_mib": round(busy[-1][1], 1),  # last sample with the workers still running
         "max_rss_second_half_mib": round(max(m[1] for m in second_half), 1) if second_half else None,
         "slope_second_half_mib_per_1000_files": round(slope * 1000, 2),
         "summary": stdout.strip().splitlines()[-1:] or stderr[-300:],
@@ -90,6 +97,25 @@ def main() -> None:
     args.json.write_text(json.dumps(report))
     plot(report, args.png)
     print(json.dumps({k: v for k, v in report.items() if k != "samples"}, indent=1))
+    print_bins(report)
+
+
+def bins(report: dict, width: int = 100) -> list[tuple[int, float, float]]:
+    """(first file, median, max) of the tree RSS per `width` files done, workers alive only."""
+    import statistics
+
+    out = []
+    for lo in range(0, report["files"], width):
+        b = [m[1] for m in report["samples"] if lo <= m[3] < lo + width and m[2] >= 3]
+        if b:
+            out.append((lo, statistics.median(b), max(b)))
+    return out
+
+
+def print_bins(report: dict) -> None:
+    print("\n| files done | median tree RSS (MiB) | max (MiB) |\n|---|---:|---:|")
+    for lo, med, mx in bins(report):
+        print(f"| {lo}-{lo + 99} | {med:.0f} | {mx:.0f} |")
 
 
 def plot(report: dict, png: Path) -> None:
@@ -105,9 +131,14 @@ def plot(report: dict, png: Path) -> None:
     ax.set_ylabel("RSS of ocrd process + workers (MiB)")
     ax.set_ylim(0, max(1700, max(m[1] for m in s) * 1.15))
     ax.set_xlim(0, report["files"])
+    b = bins(report, 50)
+    ax.plot([lo + 25 for lo, _, _ in b], [med for _, med, _ in b], color="black", lw=1.5, marker=".",
+            label="median per 50 files")
     ax.axhline(1536, color="tab:red", ls="--", lw=0.8, label="1.5 GiB target")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.text(0.01, 0.03, "workers are replaced after max_jobs_per_worker (500) files each", transform=ax.transAxes,
+            fontsize=8, color="dimgray")
     ax.set_title(f"ocrd process, {report['files']} receipts, default config: memory over the run")
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)

@@ -109,7 +109,7 @@ def plot(mp_rows: list[dict], shape_rows: list[dict], png_dir: Path) -> None:
 
     png_dir.mkdir(parents=True, exist_ok=True)
     if mp_rows:
-        fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+        fig, ax = plt.subplots(figsize=(9.5, 4.5), dpi=110)
         xs = [r["mp"] for r in mp_rows]
         bottom = [0.0] * len(xs)
         for key, label, color in [("decode_ms", "decode", "tab:gray"), ("detect_ms", "detect", "tab:blue"),
@@ -126,8 +126,8 @@ def plot(mp_rows: list[dict], shape_rows: list[dict], png_dir: Path) -> None:
         ax.set_ylim(0, max(r["wall_ms"] for r in mp_rows) / 1000 * 1.2)
         ax.set_xticks(xs)
         ax.grid(alpha=0.3)
-        ax.legend(loc="upper left", fontsize=8)
-        ax.set_title("ocrd: time per page against page size (same receipts resized)")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        ax.set_title("ocrd: time per page against page size (same receipts resized)", fontsize=10)
         fig.tight_layout()
         fig.savefig(png_dir / "scaling_megapixels.png")
     if shape_rows:
@@ -154,7 +154,12 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="workers x threads on the first N receipts only")
     ap.add_argument("--json", type=Path, default=Path("bench/out/scaling.json"))
     ap.add_argument("--png-dir", type=Path, default=Path("docs/img"))
+    ap.add_argument("--replot", type=Path, help="only redraw the charts from an earlier --json file")
     args = ap.parse_args()
+    if args.replot:
+        data = json.loads(args.replot.read_text())
+        plot(data["megapixels"], data["shapes"], args.png_dir)
+        return
     WORK.mkdir(parents=True, exist_ok=True)
     mp_rows = megapixel_sweep(args.eval, args.pages, [float(x) for x in args.mp.split(",")]) if args.mp else []
     shape_rows = shape_sweep(args.eval, args.shapes.split(","), args.limit) if args.shapes else []
