@@ -1,7 +1,7 @@
-"""Accuracy and speed of `ocrd process` (per model set / config variant) and of RapidOCR, in one run.
+"""Accuracy and speed of `ocrd process` per model set / config variant, in one run (peers: bench/peers.py).
 
 Usage:
-    python bench/accuracy.py --eval ../shared/eval [--variant NAME=YAML ...] [--rapidocr] [--out bench/out]
+    python bench/accuracy.py --eval ../shared/eval [--variant NAME=YAML ...] [--out bench/out]
 
 Each variant is a YAML mapping merged over the built-in defaults, e.g.
 `v5='{model_set: ppocrv5-mobile}'`. For every variant the script runs the
@@ -106,31 +106,10 @@ def cn_checks(eval_dir: Path, config_yaml: str, workdir: Path) -> dict[str, str]
     return results
 
 
-def run_rapidocr(img_dir: Path, out: Path) -> tuple[float, float]:
-    """RapidOCR 3.10 with its defaults; returns (steady images/min, wall seconds incl. load)."""
-    t_start = time.perf_counter()
-    from rapidocr import RapidOCR  # imported here: only the benchmark uses RapidOCR's code
-
-    engine = RapidOCR()
-    out.mkdir(parents=True, exist_ok=True)
-    images = sorted(img_dir.glob("*.jpg"))
-    t0 = time.perf_counter()
-    for image in images:
-        result = engine(str(image))
-        lines = []
-        if result.boxes is not None:
-            for box, text in zip(result.boxes, result.txts):
-                lines.append({"text": text, "box": [[float(x), float(y)] for x, y in box]})
-        (out / f"{image.stem}.json").write_text(json.dumps(lines, ensure_ascii=False), encoding="utf-8")
-    steady = time.perf_counter() - t0
-    return len(images) / steady * 60, time.perf_counter() - t_start
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--eval", required=True, type=Path, help="the shared eval folder (holds score.py)")
     ap.add_argument("--variant", action="append", default=[], help="NAME=YAML config override (repeatable)")
-    ap.add_argument("--rapidocr", action="store_true", help="also run RapidOCR 3.10 defaults in this run")
     ap.add_argument("--out", type=Path, default=Path("bench/out"))
     args = ap.parse_args()
     variants = [v.split("=", 1) for v in args.variant] or [["default", "{}"]]
@@ -147,10 +126,6 @@ def main() -> None:
         rows.append((f"ocrd `{name}`", steady_images_per_min(out), n_images / wall * 60, s))
         cn_rows[name] = cn_checks(args.eval, yaml_text, work)
         print(f"# {name}: {rows[-1][1]:.1f} img/min steady, {rows[-1][2]:.1f} whole command; {s}", file=sys.stderr)
-    if args.rapidocr:
-        out = args.out / "rapidocr" / "sroie"
-        steady, wall = run_rapidocr(img_dir, out)
-        rows.append(("RapidOCR 3.10 defaults", steady, n_images / wall * 60, score(args.eval, out)))
     print(f"\nsroie-dev ({n_images} receipts), {os.cpu_count()} cores\n")
     print("| system | img/min steady | img/min whole command | det F1 | e2e F1 | CER | word F1 |")
     print("|---|---:|---:|---:|---:|---:|---:|")
