@@ -26,13 +26,14 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from ocrd.config import Config
 from ocrd.errors import OcrdError, Reason, UnavailableError
 from ocrd.jobids import new_job_id
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 DB_FILE_NAME = "jobs.db"
 BUSY_TIMEOUT_MS = 5000
@@ -289,6 +290,22 @@ _OLDEST_QUEUED_SQL = "SELECT min(created_at) FROM jobs WHERE state = 'queued'"
 # --------------------------------------------------------------------------- the log
 
 
+class _ReaderDatabase:
+    """The two calls a reader makes, on plain sqlite3 (the shape of sqlite_utils.Database's)."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, list(params))
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
+        cursor = self.conn.execute(sql, list(params))
+        names = [column[0] for column in cursor.description]
+        for values in cursor:
+            yield dict(zip(names, values))
+
+
 class JobLog:
     """The job table of one jobs.db: the writer's view (`JobLog(path)`) or a reader's (`open_readonly`)."""
 
@@ -309,7 +326,12 @@ class JobLog:
         conn = self._connect()
         try:
             # execute_plugins=False: no third-party sqlite-utils plugin gets to touch the daemon's connection.
-            self._db = sqlite_utils.Database(conn, execute_plugins=False)
+            if _readonly:
+                self._db = _ReaderDatabase(conn)
+            else:
+                import sqlite_utils  # writer only: it pulls in numpy, 0.1 s a reader like `ocrd jobs` need not pay
+
+                self._db = sqlite_utils.Database(conn, execute_plugins=False)
             if _readonly:
                 self._check_readable_schema()
             else:
