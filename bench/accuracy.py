@@ -22,6 +22,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peers import score, steady_from_created_at  # noqa: E402 - one scorer call and one steady-rate rule for all benches
+
 CN_FIRST_LINE = {
     "rapidocr/ch_en_num.jpg": "正品促销",
     "rapidocr/text_cls.jpg": "怪我咯",
@@ -54,30 +57,6 @@ def run_ocrd(files_or_dir: list[str], out: Path, config_yaml: str, workdir: Path
     if proc.returncode not in (0, 1):
         raise SystemExit(f"ocrd process failed ({proc.returncode}): {proc.stderr}")
     return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-
-
-def steady_images_per_min(out: Path) -> float:
-    """Images per minute between the first and the last result written (excludes start-up and model load).
-
-    Uses each result's `created_at`, so it is right for any number of parallel workers.
-    """
-    from datetime import datetime
-
-    stamps = sorted(
-        datetime.fromisoformat(json.loads(p.read_text(encoding="utf-8"))["created_at"].replace("Z", "+00:00"))
-        for p in out.glob("*.json")
-    )
-    if len(stamps) < 2:
-        return 0.0
-    return (len(stamps) - 1) / (stamps[-1] - stamps[0]).total_seconds() * 60
-
-
-def score(eval_dir: Path, out: Path) -> dict:
-    proc = subprocess.run(
-        [sys.executable, str(eval_dir / "score.py"), str(eval_dir / "sroie-dev" / "box"), str(out)],
-        capture_output=True, text=True, check=True,
-    )
-    return json.loads(proc.stdout)
 
 
 def cn_checks(eval_dir: Path, config_yaml: str, workdir: Path) -> dict[str, str]:
@@ -123,7 +102,7 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         wall, _ = run_ocrd([str(img_dir)], out, yaml_text, work)
         s = score(args.eval, out)
-        rows.append((f"ocrd `{name}`", steady_images_per_min(out), n_images / wall * 60, s))
+        rows.append((f"ocrd `{name}`", steady_from_created_at(out), n_images / wall * 60, s))
         cn_rows[name] = cn_checks(args.eval, yaml_text, work)
         print(f"# {name}: {rows[-1][1]:.1f} img/min steady, {rows[-1][2]:.1f} whole command; {s}", file=sys.stderr)
     print(f"\nsroie-dev ({n_images} receipts), {os.cpu_count()} cores\n")

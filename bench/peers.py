@@ -58,6 +58,10 @@ def score(eval_dir: Path, pred: Path) -> dict:
 
 
 def steady_from_created_at(out: Path) -> float:
+    """Images per minute between the first and the last result written (excludes start-up and model load).
+
+    Uses each result's `created_at`, so it is right for any number of parallel workers.
+    """
     from datetime import datetime
 
     stamps = sorted(
