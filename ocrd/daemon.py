@@ -14,6 +14,7 @@ import queue
 import re
 import signal
 import time
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,8 +24,17 @@ from ocrd import __version__
 from ocrd.config import Config, InboxConfig, pool_shape
 from ocrd.engine import model_set_from_config
 from ocrd.errors import Reason, UnavailableError
-from ocrd.inbox import InboxWatcher, StabilityTracker, claim, release, scan_inbox, work_dir_entries
-from ocrd.inbox_files import work_root
+from ocrd.inbox import (
+    InboxWatcher,
+    StabilityTracker,
+    claim,
+    claimed_rel_path,
+    release,
+    remove_claimed,
+    scan_inbox,
+    work_dir_entries,
+    work_root,
+)
 from ocrd.intake import decoder_env
 from ocrd.jobids import new_job_id
 from ocrd.joblog import JobLog, JobLogBusy, JobRow, JobState
@@ -45,6 +55,7 @@ _COUNTS_EVERY_S = 5.0  # job-log counts for /metrics are refreshed this often
 _STATUS_EVERY_S = 10.0
 _WATCHDOG_EVERY_S = 1.0  # far below any sensible WatchdogSec/2, far above the loop's 5 turns a second  # sd_notify STATUS= cadence
 _PROGRESS_SLACK_S = 60.0  # beyond job_timeout_s, how long without a finished job before WATCHDOG pings stop
+_NO_TASK_RUNNING = "All workers expired"  # pebble's BrokenProcessPool text when it broke with no task taken
 _DONE_DIR = "done"  # on_success: keep -> <inbox>/.ocrd/done/<rel>, out of the scan's way
 
 
@@ -55,6 +66,9 @@ class _InFlight:
     inbox: InboxConfig
     stem: str
     submitted_s: float
+    # False while the job waits in the pool's queue: its row stays `queued` and no attempt is charged,
+    # so a crash can only count against files a worker had actually taken.
+    started: bool = False
 
 
 @dataclass
@@ -148,8 +162,10 @@ class Daemon:
             for job_id, work_path in work_dir_entries(inbox.path):
                 row = self.joblog.get(job_id)
                 if row is None:
-                    # Crashed between the claim and the row: the sub-folder is unknown, the file is kept.
-                    self.joblog.add_queued(inbox.name, work_path.name, work_path, work_path.stat().st_size,
+                    # Crashed between the claim and the row: the claim mirrored the sub-folder, so the row
+                    # gets the path the file had in the inbox.
+                    rel_path = claimed_rel_path(inbox.path, job_id, work_path)
+                    self.joblog.add_queued(inbox.name, rel_path, work_path, work_path.lstat().st_size,
                                            job_id=job_id)  # fmt: skip
                     log.warning("job_recovered", job_id=job_id, work_path=str(work_path))
                 elif row.state in (JobState.DONE, JobState.DUPLICATE):
@@ -332,10 +348,35 @@ class Daemon:
                 reserved = {f.stem for f in self._in_flight.values() if self._out_dir(f.inbox, f.row.rel_path) == out_dir}
                 stem = choose_stem(out_dir, Path(row.rel_path).stem, 1, self.cfg.outputs,
                                    is_ours=lambda p, job_id=row.id: _written_by(p, job_id), reserved=reserved)  # fmt: skip
-            row = self.joblog.start(row.id, stem)
             job = Job(job_id=row.id, path=Path(row.work_path), rel_path=row.rel_path, out_dir=out_dir,
                       stem=stem, inbox=inbox.name)  # fmt: skip
             self._in_flight[row.id] = _InFlight(row, self._pool.submit(job), inbox, stem, time.monotonic())
+
+    def _note_started(self) -> None:
+        """queued → running (one attempt charged) for each job a worker has taken since the last turn."""
+        assert self.joblog is not None
+        for flight in self._in_flight.values():
+            if not flight.started and (flight.future.running() or flight.future.done()):
+                try:
+                    flight.row = self.joblog.start(flight.row.id, flight.stem)
+                except JobLogBusy:
+                    return  # still `queued` in the log; marked on a later turn or when it finishes
+                flight.started = True
+
+    @staticmethod
+    def _never_taken(flight: _InFlight) -> bool:
+        """True when the pool broke while no worker had any job: this one is simply dispatched again.
+
+        pebble says "All workers expired" only when no task was running (a worker died between jobs or
+        while starting), so nothing was read yet. Any other break may have been this job's doing and is
+        charged as a crash; an unknown wording falls on that side too.
+        """
+        if flight.started:
+            return False
+        if flight.future.cancelled():
+            return True
+        error = flight.future.exception()
+        return isinstance(error, BrokenProcessPool) and str(error) == _NO_TASK_RUNNING
 
     def _collect_finished(self) -> None:
         for job_id, flight in list(self._in_flight.items()):
@@ -344,6 +385,12 @@ class Daemon:
             del self._in_flight[job_id]
             self.stats.last_progress_s = time.monotonic()
             try:
+                if self._never_taken(flight):
+                    log.info("job_redispatched", job_id=job_id, rel_path=flight.row.rel_path)
+                    continue  # its row is still `queued`: the next _submit_queued hands it out again
+                if not flight.started:
+                    flight.row = self.joblog.start(flight.row.id, flight.stem)  # finished before we looked
+                    flight.started = True
                 try:
                     outcome = flight.future.result()
                 except Exception as exc:  # noqa: BLE001 - every failure is classified, none is fatal
@@ -395,8 +442,7 @@ class Daemon:
         if not work_path.exists():
             return
         if self.cfg.on_success == "delete":
-            work_path.unlink()
-            work_path.parent.rmdir()
+            remove_claimed(work_path)
         elif self.cfg.on_success == "keep":
             release(work_path, work_root(inbox.path).parent / _DONE_DIR / row.rel_path)
         else:
@@ -466,6 +512,7 @@ class Daemon:
             self._admit_ready()
         self._collect_finished()
         self._submit_queued()
+        self._note_started()
         self._refresh_counts()
         now = time.monotonic()
         if not self._in_flight:

@@ -27,9 +27,11 @@ from ocrd.errors import UnavailableError
 from ocrd.logs import get_logger
 from ocrd.inbox_files import (
     claim,
+    claimed_rel_path,
     collision_name,
     fsync_dir,
     release,
+    remove_claimed,
     scan_inbox,
     work_dir_entries,
     work_root,
@@ -43,6 +45,7 @@ __all__ = [
     "InboxWatcher",
     "StabilityTracker",
     "claim",
+    "claimed_rel_path",
     "collision_name",
     "filesystem_type",
     "fsync_dir",
@@ -50,6 +53,7 @@ __all__ = [
     "is_ignored_name",
     "parse_mounts",
     "release",
+    "remove_claimed",
     "scan_inbox",
     "watch_mode_for",
     "work_dir_entries",

@@ -127,14 +127,16 @@ def _check_inside_tree(inbox_root: Path, path: Path) -> None:
 
 
 def claim(inbox_root: Path, path: Path, job_id: str) -> Path:
-    """Atomically move `path` to `<inbox_root>/.ocrd/work/<job_id>/<name>` and return the new path.
+    """Atomically move `path` to `<inbox_root>/.ocrd/work/<job_id>/<rel_path>` and return the new path.
 
-    Raises FileNotFoundError when the file vanished (the caller skips it),
-    ValueError for anything but a regular file and for paths the inbox must
-    not give out (outside it, under `.ocrd/`, ignored, behind a symlinked
-    folder), FileExistsError when the job folder already exists. The entry is
-    renamed, never followed: if it is swapped for a symlink after the check,
-    the link itself moves, and intake refuses it.
+    The sub-folders of the inbox are mirrored under the job folder so that a
+    crash between the claim and the job row still knows where the file came
+    from (`claimed_rel_path`). Raises FileNotFoundError when the file vanished
+    (the caller skips it), ValueError for anything but a regular file and for
+    paths the inbox must not give out (outside it, under `.ocrd/`, ignored,
+    behind a symlinked folder), FileExistsError when the job folder already
+    exists. The entry is renamed, never followed: if it is swapped for a
+    symlink after the check, the link itself moves, and intake refuses it.
     """
     inbox_root, path = Path(inbox_root), Path(path)
     if not _JOB_ID.fullmatch(job_id):
@@ -147,16 +149,22 @@ def claim(inbox_root: Path, path: Path, job_id: str) -> Path:
     job_dir = work / job_id
     # A fresh, exclusive folder: the rename below cannot replace anything.
     job_dir.mkdir()
-    target = job_dir / path.name
+    target = job_dir / path.relative_to(inbox_root)
     try:
+        makedirs_durable(target.parent)
         os.rename(path, target)
     except BaseException:
-        job_dir.rmdir()
+        _remove_empty_dirs(target.parent, job_dir)
         raise
-    fsync_dir(job_dir)
+    fsync_dir(target.parent)
     fsync_dir(work)
     fsync_dir(path.parent)
     return target
+
+
+def claimed_rel_path(inbox_root: Path, job_id: str, work_path: Path) -> str:
+    """The inbox-relative path a claimed file had, from where `claim` put it."""
+    return Path(work_path).relative_to(work_root(Path(inbox_root)) / job_id).as_posix()
 
 
 def work_dir_entries(inbox_root: Path) -> list[tuple[str, Path]]:
@@ -174,18 +182,44 @@ def work_dir_entries(inbox_root: Path) -> list[tuple[str, Path]]:
     for job_dir in job_dirs:
         if not job_dir.is_dir(follow_symlinks=False):
             continue
-        with os.scandir(job_dir.path) as it:
-            files = sorted(
-                (Path(e.path) for e in it if not e.is_dir(follow_symlinks=False)), key=lambda p: p.name
-            )
+        files: list[Path] = []
+        for folder, dirnames, filenames in os.walk(job_dir.path):  # os.walk never follows symlinked folders
+            files += [Path(folder) / name for name in filenames]
+            # a symlink to a folder is listed in dirnames: it is an entry to recover too, not to enter
+            files += [Path(folder) / name for name in dirnames if os.path.islink(os.path.join(folder, name))]
         if not files:
-            try:
-                os.rmdir(job_dir.path)
-            except OSError:
-                pass  # something appeared meanwhile; the next recovery looks again
+            _remove_tree_if_empty(Path(job_dir.path))
             continue
-        found.extend((job_dir.name, f) for f in files)
+        found.extend((job_dir.name, f) for f in sorted(files))
     return found
+
+
+def _remove_tree_if_empty(folder: Path) -> None:
+    for sub, _dirs, _files in sorted(os.walk(folder), key=lambda entry: len(entry[0]), reverse=True):
+        try:
+            os.rmdir(sub)
+        except OSError:
+            return  # something appeared meanwhile; the next recovery looks again
+
+
+def _remove_empty_dirs(folder: Path, stop_after: Path) -> None:
+    """rmdir `folder` and its parents while empty, up to and including `stop_after`."""
+    folder = Path(folder)
+    while True:
+        try:
+            folder.rmdir()
+        except OSError:
+            return  # not empty or already gone: work_dir_entries cleans up later
+        fsync_dir(folder.parent)
+        if folder == stop_after or folder.parent == folder:
+            return
+        folder = folder.parent
+
+
+def remove_claimed(work_path: Path) -> None:
+    """Delete a claimed file (on_success: delete) and the folders `claim` made for it."""
+    os.unlink(work_path)
+    _remove_empty_job_dir(Path(work_path).parent)
 
 
 # --------------------------------------------------------------------------- releasing
@@ -265,12 +299,12 @@ def _copy_across(src: Path, dest: Path) -> Path:
 
 
 def _remove_empty_job_dir(folder: Path) -> None:
-    if folder.parent.name == WORK_DIR_NAME and folder.parent.parent.name == OCRD_DIR_NAME:
-        try:
-            folder.rmdir()
-            fsync_dir(folder.parent)
-        except OSError:
-            pass  # not empty or already gone: work_dir_entries cleans up later
+    """Remove the emptied folders of a claim: `folder` up to its job folder under `.ocrd/work`."""
+    folder = Path(folder)
+    for job_dir in [folder, *folder.parents]:
+        if job_dir.parent.name == WORK_DIR_NAME and job_dir.parent.parent.name == OCRD_DIR_NAME:
+            _remove_empty_dirs(folder, job_dir)
+            return
 
 
 def release(work_path: Path, dest: Path) -> Path:

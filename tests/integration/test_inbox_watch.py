@@ -11,7 +11,17 @@ import pytest
 
 from ocrd.config import InboxConfig
 from ocrd.errors import UnavailableError
-from ocrd.inbox import InboxWatcher, StabilityTracker, claim, release, scan_inbox, work_dir_entries, work_root
+from ocrd.inbox import (
+    InboxWatcher,
+    StabilityTracker,
+    claim,
+    claimed_rel_path,
+    release,
+    remove_claimed,
+    scan_inbox,
+    work_dir_entries,
+    work_root,
+)
 
 # watchdog 7's inotify emitter warns when `mkdir -p` races its own recursive watch setup; harmless here.
 pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")
@@ -324,10 +334,31 @@ def test_claim_moves_into_the_work_folder(tmp_path):
     src.write_bytes(b"content")
 
     claimed = claim(root, src, "01JOB")
-    assert claimed == root / ".ocrd" / "work" / "01JOB" / "scan.jpg"
+    # The sub-folder is mirrored: a crash before the job row is written still knows where the file came from.
+    assert claimed == root / ".ocrd" / "work" / "01JOB" / "sub" / "scan.jpg"
+    assert claimed_rel_path(root, "01JOB", claimed) == "sub/scan.jpg"
     assert claimed.read_bytes() == b"content"
     assert not src.exists()
     assert work_dir_entries(root) == [("01JOB", claimed)]
+
+
+def test_release_and_delete_remove_the_mirrored_folders_of_a_claim(tmp_path):
+    root = tmp_path / "in"
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "a" / "b" / "one.jpg").write_bytes(b"1")
+    (root / "a" / "b" / "two.jpg").write_bytes(b"2")
+    placed = release(claim(root, root / "a" / "b" / "one.jpg", "01A"), tmp_path / "archive" / "a" / "b" / "one.jpg")
+    remove_claimed(claim(root, root / "a" / "b" / "two.jpg", "01B"))
+    assert placed.read_bytes() == b"1"
+    assert list(work_root(root).iterdir()) == []
+    assert (root / "a" / "b").is_dir()  # the inbox's own folders stay
+
+
+def test_work_dir_entries_prunes_an_emptied_nested_job_folder(tmp_path):
+    root = tmp_path / "in"
+    (work_root(root) / "01X" / "sub" / "deeper").mkdir(parents=True)
+    assert work_dir_entries(root) == []
+    assert not (work_root(root) / "01X").exists()
 
 
 def test_claim_of_a_vanished_file_raises_and_leaves_nothing(tmp_path):

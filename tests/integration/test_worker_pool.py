@@ -128,3 +128,25 @@ def test_a_worker_that_dies_mid_job_fails_only_that_job(cfg, tmp_path):
         assert classify_failure(caught.value, 60).reason is Reason.WORKER_CRASHED
         after = pool.submit(_job(tmp_path, "next", "Invoice 1003")).result()
     assert after.lines >= 1 and (tmp_path / "out" / "next.json").exists()
+
+
+def test_pebble_names_a_break_with_no_task_taken_as_the_daemon_expects():
+    """The daemon re-dispatches, without charging an attempt, jobs failed with this exact wording."""
+    import multiprocessing
+    from concurrent.futures.process import BrokenProcessPool
+
+    import pebble
+
+    from ocrd.daemon import _NO_TASK_RUNNING
+
+    # Every worker dies while starting, so no job is ever taken.
+    pool = pebble.ProcessPool(max_workers=1, initializer=os._exit, initargs=(3,),
+                              context=multiprocessing.get_context("spawn"))  # fmt: skip
+    try:
+        future = pool.schedule(os.getpid)
+        with pytest.raises(BrokenProcessPool) as caught:
+            future.result(timeout=60)
+    finally:
+        pool.stop()
+        pool.join()
+    assert str(caught.value) == _NO_TASK_RUNNING

@@ -40,8 +40,8 @@ def daemon(tmp_path):
 
 
 def _claimed(daemon: Daemon, job_id: str, rel_path: str) -> Path:
-    """A file as the claim leaves it: `<inbox>/.ocrd/work/<job_id>/<name>`."""
-    path = work_root(daemon.cfg.inboxes[0].path) / job_id / Path(rel_path).name
+    """A file as the claim leaves it: `<inbox>/.ocrd/work/<job_id>/<rel_path>`."""
+    path = work_root(daemon.cfg.inboxes[0].path) / job_id / rel_path
     path.parent.mkdir(parents=True)
     path.write_bytes(DATA)
     return path
@@ -51,7 +51,7 @@ def _row(daemon: Daemon, job_id: str, rel_path: str, *, with_file: bool = True) 
     if with_file:
         work_path = _claimed(daemon, job_id, rel_path)
     else:
-        work_path = work_root(daemon.cfg.inboxes[0].path) / job_id / Path(rel_path).name
+        work_path = work_root(daemon.cfg.inboxes[0].path) / job_id / rel_path
     row = daemon.joblog.add_queued("scans", rel_path, work_path, len(DATA), "ab" * 32, job_id=job_id)
     return row, work_path
 
@@ -128,7 +128,7 @@ def test_orphan_work_file_without_a_row_gets_a_queued_row(daemon):
     daemon._recover()
     row = daemon.joblog.get("J9")
     assert row is not None
-    assert (row.state, row.inbox, row.rel_path, row.size_bytes) == (JobState.QUEUED, "scans", "lost.jpg", len(DATA))
+    assert (row.state, row.inbox, row.rel_path, row.size_bytes) == (JobState.QUEUED, "scans", "sub/lost.jpg", len(DATA))
     assert Path(row.work_path) == work_path and work_path.read_bytes() == DATA
 
 

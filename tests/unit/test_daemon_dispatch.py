@@ -1,0 +1,97 @@
+"""When the daemon charges an attempt: only once a worker has taken the job, never while it waits in the pool.
+
+The pool is replaced by one that hands out plain `concurrent.futures.Future`s the test moves along by hand
+(running, finished, broken), so each step of a job's life is decided here, not by timing; the job log and the
+claimed files are real.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ocrd.config import config_from_mapping
+from ocrd.daemon import Daemon
+from ocrd.inbox import claim
+from ocrd.joblog import JobLog, JobState
+from ocrd.pipeline import Job
+
+T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+
+class HandPool:
+    """Records each submitted job and returns a future nobody runs until the test says so."""
+
+    def __init__(self) -> None:
+        self.submitted: list[tuple[Job, Future]] = []
+
+    def submit(self, job: Job) -> Future:
+        future: Future = Future()
+        self.submitted.append((job, future))
+        return future
+
+    def future_of(self, job_id: str) -> Future:
+        return next(f for j, f in reversed(self.submitted) if j.job_id == job_id)
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    cfg = config_from_mapping(
+        {"inboxes": [{"name": "scans", "path": "inbox"}], "workers": {"count": 1, "intra_op_threads": 1}},
+        tmp_path,
+    )
+    d = Daemon(cfg)
+    d.joblog = JobLog(tmp_path / "jobs.db", clock=lambda: T0, max_attempts=cfg.max_attempts)
+    d._pool = HandPool()
+    inbox = cfg.inboxes[0].path
+    inbox.mkdir(parents=True)
+    for n in range(3):
+        (inbox / f"f{n}.png").write_bytes(b"x" * (n + 1))  # different content: no duplicates
+        work_path = claim(inbox, inbox / f"f{n}.png", f"J{n}")
+        d.joblog.add_queued("scans", f"f{n}.png", work_path, n + 1, f"{n:064x}", job_id=f"J{n}")
+    yield d
+    d.joblog.close()
+
+
+def _attempts(daemon: Daemon) -> dict[str, tuple[str, int]]:
+    return {r.id: (str(r.state), r.attempts) for r in map(daemon.joblog.get, ["J0", "J1", "J2"])}
+
+
+def test_jobs_waiting_in_the_pool_stay_queued_and_uncharged(daemon):
+    daemon._submit_queued()
+    daemon._note_started()
+    # one worker: up to two jobs handed out, none taken yet
+    assert [j.job_id for j, _ in daemon._pool.submitted] == ["J0", "J1"]
+    assert _attempts(daemon) == {"J0": ("queued", 0), "J1": ("queued", 0), "J2": ("queued", 0)}
+
+    daemon._pool.future_of("J0").set_running_or_notify_cancel()  # a worker took J0
+    daemon._note_started()
+    assert _attempts(daemon) == {"J0": ("running", 1), "J1": ("queued", 0), "J2": ("queued", 0)}
+    assert daemon.joblog.get("J0").stem == "f0"
+
+    # The daemon dies here: recovery requeues the one a worker had, the waiting one was never charged.
+    interrupted = daemon.joblog.recover_interrupted()
+    assert [r.id for r in interrupted] == ["J0"]
+    assert _attempts(daemon) == {"J0": ("queued", 1), "J1": ("queued", 0), "J2": ("queued", 0)}
+
+
+def test_a_finished_job_is_charged_unless_the_pool_broke_before_any_worker_took_it(daemon, tmp_path):
+    daemon._submit_queued()
+    future = daemon._pool.future_of("J0")
+    future.set_running_or_notify_cancel()
+    future.set_exception(BrokenProcessPool("Unpicklable object from worker"))  # taken: charged
+    # pebble's words when every worker died while none had a task: J1 was never read
+    daemon._pool.future_of("J1").set_exception(BrokenProcessPool("All workers expired"))
+    daemon._collect_finished()
+
+    j0, j1 = daemon.joblog.get("J0"), daemon.joblog.get("J1")
+    assert (j0.state, j0.attempts, j0.reason) == (JobState.QUEUED, 1, "worker_crashed")  # retry scheduled
+    assert (j1.state, j1.attempts, j1.reason) == (JobState.QUEUED, 0, None)  # simply handed out again
+    assert Path(j1.work_path).exists()
+
+    daemon._submit_queued()
+    assert "J1" in daemon._in_flight  # J0 waits for its retry time, J1 goes straight back to the pool
