@@ -10,7 +10,6 @@ and `resolve_config_path` checking for `./config.yaml`.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
@@ -82,7 +81,7 @@ def _range_text(lo: float | None, hi: float | None, lo_open: bool) -> str:
     return ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class _Int(_Rule):
     lo: int | None = None
     hi: int | None = None
@@ -97,7 +96,7 @@ class _Int(_Rule):
         return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class _Float(_Rule):
     lo: float | None = None
     hi: float | None = None
@@ -114,7 +113,7 @@ class _Float(_Rule):
         return float(value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class _IntOrAuto(_Rule):
     lo: int = 1
 
@@ -136,7 +135,7 @@ class _Choice(_Rule):
         return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class _Text(_Rule):
     pattern: str | None = None  # full-match regex
     meaning: str = "a non-empty string"
@@ -150,7 +149,7 @@ class _Text(_Rule):
         return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class _Path(_Rule):
     optional: bool = False
 
@@ -166,7 +165,7 @@ class _Path(_Rule):
         return path if path.is_absolute() else base_dir / path
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class _FloatTuple(_Rule):
     length: int
     positive: bool = False  # std values divide, so zero is not allowed
@@ -199,7 +198,7 @@ class _HostPort(_Rule):
         return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class _Section(_Rule):
     """A nested mapping parsed into the dataclass `cls` by its field declarations."""
 
@@ -209,7 +208,7 @@ class _Section(_Rule):
         return _parse_section(self.cls, value, where, base_dir, problems)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class _InboxList(_Rule):
     def parse(self, value: Any, where: str, base_dir: Path, problems: list[str]) -> Any:
         if not isinstance(value, (list, tuple)) or not value:
@@ -444,6 +443,8 @@ def _parse_section(cls: type, value: Any, where: str, base_dir: Path, problems: 
     for raw_key in value:
         if raw_key in known:
             continue
+        import difflib  # only when a key is unknown: keeps read-only commands' start-up short
+
         close = difflib.get_close_matches(str(raw_key), known, n=1, cutoff=0.6)
         hint = f"did you mean {close[0]}?" if close else f"allowed: {', '.join(known)}"
         problems.append(f"{prefix}{raw_key}: unknown key ({hint})")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import os
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -23,4 +23,4 @@ def new_job_id(now_s: float | None = None) -> str:
     lists jobs as they arrived.
     """
     millis = int((time.time() if now_s is None else now_s) * 1000)
-    return _base32(millis, 10) + _base32(secrets.randbits(80), 16)
+    return _base32(millis, 10) + _base32(int.from_bytes(os.urandom(10), "big"), 16)
