@@ -109,6 +109,9 @@ def main() -> None:
     outputs.result_json_text = timed("outputs:json_text", outputs.result_json_text)
     pipeline._vis_copy = timed("vis_copy", pipeline._vis_copy)
 
+    from ocrd.runtime import keep_freed_memory_for_reuse
+
+    keep_freed_memory_for_reuse()  # as every worker does at start (ocrd.workers._init_worker)
     engine = OcrEngine.from_config(cfg, intra_op_threads=args.threads)
     engine.warm_up()
     orig_read = engine.read

@@ -14,6 +14,7 @@ from ocrd.runtime import OnnxModel
 class ClassifyParams:
     thresh: float = 0.9
     batch_size: int = 6
+    screen_lines: int = 0  # 0: classify every line
     input_width_px: int = 192
     input_height_px: int = 48
 
@@ -36,17 +37,34 @@ class AngleClassifier:
         self._params = params
 
     def upright(self, crops: list[np.ndarray]) -> tuple[list[np.ndarray], list[bool]]:
-        """Return the crops with upside-down ones rotated by 180 degrees, and which were flipped."""
+        """Return the crops with upside-down ones rotated by 180 degrees, and which were flipped.
+
+        With `screen_lines`, the widest lines (the most text, the surest answer) are classified first
+        and the others only when one of those is upside down: a scanned page is turned as a whole.
+        """
         flipped = [False] * len(crops)
         out = list(crops)
         p = self._params
-        for start in range(0, len(crops), p.batch_size):
-            chunk = crops[start : start + p.batch_size]
-            batch = np.stack([_line_tensor(c, p.input_height_px, p.input_width_px) for c in chunk])
+        if 0 < p.screen_lines < len(crops):
+            by_width = sorted(range(len(crops)), key=lambda i: -crops[i].shape[1] / max(1, crops[i].shape[0]))
+            if not self._classify(crops, by_width[: p.screen_lines], out, flipped):
+                return out, flipped
+            self._classify(crops, by_width[p.screen_lines :], out, flipped)
+        else:
+            self._classify(crops, list(range(len(crops))), out, flipped)
+        return out, flipped
+
+    def _classify(self, crops: list[np.ndarray], indices: list[int], out: list[np.ndarray], flipped: list[bool]) -> bool:
+        """Classify crops[indices] in batches; rotate (in `out`) and mark the upside-down ones; True if any."""
+        p = self._params
+        found = False
+        for start in range(0, len(indices), p.batch_size):
+            chunk = indices[start : start + p.batch_size]
+            batch = np.stack([_line_tensor(crops[i], p.input_height_px, p.input_width_px) for i in chunk])
             probs = self._model.run(batch)
-            for offset, row in enumerate(probs):
+            for index, row in zip(chunk, probs):
                 if int(np.argmax(row)) == 1 and float(row[1]) >= p.thresh:
-                    index = start + offset
                     out[index] = cv2.rotate(crops[index], cv2.ROTATE_180)
                     flipped[index] = True
-        return out, flipped
+                    found = True
+        return found

@@ -71,6 +71,13 @@ class _Progress:
             self.stream.flush()
 
 
+def _size_or_zero(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # gone or unreadable: the worker reports why
+
+
 def cmd_process(args: argparse.Namespace) -> int:
     from ocrd.config import pool_shape
     from ocrd.engine import model_set_from_config
@@ -83,8 +90,7 @@ def cmd_process(args: argparse.Namespace) -> int:
     cfg = _load(args)
     if args.outbox:
         cfg = cfg.with_outbox(Path(args.outbox))
-    for model_file in model_set_from_config(cfg).files():
-        model_file.verify()
+    verified = {f.role: f.verify_once() for f in model_set_from_config(cfg).files()}
     inputs = list(_iter_inputs(args.paths))
     if not inputs:
         print("ocrd process: no input files found", file=sys.stderr)
@@ -110,8 +116,11 @@ def cmd_process(args: argparse.Namespace) -> int:
     failures: Counter[str] = Counter()
     ok = 0
     t0 = time.perf_counter()
-    with WorkerPool(cfg, workers=workers, intra_op_threads=threads) as pool:
-        futures = [(job, pool.submit(job)) for job in jobs]
+    with WorkerPool(cfg, workers=workers, intra_op_threads=threads, verified=verified) as pool:
+        # Largest files first: the last jobs are then short ones, so no worker is left alone with a long
+        # page at the end while the others idle (results and the summary do not depend on the order).
+        by_size = sorted(jobs, key=lambda job: _size_or_zero(job.path), reverse=True)
+        futures = [(job, pool.submit(job)) for job in by_size]
         for job, future in futures:
             try:
                 outcome = future.result()

@@ -339,6 +339,8 @@ class ClassifyConfig:
     model: Path | None = _key(None, _Path(optional=True))
     thresh: float = _key(0.9, _Float(0, 1))
     batch_size: int = _key(6, _Int(1, 256))
+    # The widest lines are classified first; the rest only when one of them is upside down.
+    screen_lines: int = _key(6, _Int(0, 4096))
     input_width_px: int = _key(192, _Int(8, 4096))
     input_height_px: int = _key(48, _Int(8, 1024))
 

@@ -128,12 +128,11 @@ class Daemon:
     def start(self) -> None:
         """Check everything, recover from a previous run, start workers and watchers, then say READY."""
         self._prepare_directories()
-        for model_file in model_set_from_config(self.cfg).files():
-            model_file.verify()
+        verified = {f.role: f.verify_once() for f in model_set_from_config(self.cfg).files()}
         self.joblog = JobLog.for_config(self.cfg)
         self._recover()
         os.environ.update(decoder_env(self.cfg.intake))  # inherited by the spawned workers
-        self._pool = WorkerPool(self.cfg, workers=self.workers, intra_op_threads=self.threads)
+        self._pool = WorkerPool(self.cfg, workers=self.workers, intra_op_threads=self.threads, verified=verified)
         # READY means the models load in a worker: fail here, not on the first file.
         self._pool.wait_ready(timeout_s=max(60.0, self.cfg.workers.job_timeout_s))
         for inbox in self.cfg.inboxes:

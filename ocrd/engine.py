@@ -7,6 +7,7 @@ nothing about files, formats, job logs or outputs.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ from ocrd import __version__
 from ocrd.classify import AngleClassifier, ClassifyParams
 from ocrd.detect import DetectParams, TextDetector
 from ocrd.geometry import crop_quad, reading_order
-from ocrd.models import ModelSet, Normalization, read_charset, resolve_model_set
+from ocrd.models import ModelSet, Normalization, VerifiedFile, read_charset, resolve_model_set
 from ocrd.recognize import RecognizeParams, TextRecognizer
 from ocrd.results import PageResult, PageTimings, TextLine
 from ocrd.runtime import OnnxModel
@@ -52,6 +53,7 @@ def settings_from_config(cfg: Config) -> EngineSettings:
             ClassifyParams(
                 thresh=c.thresh,
                 batch_size=c.batch_size,
+                screen_lines=c.screen_lines,
                 input_width_px=c.input_width_px,
                 input_height_px=c.input_height_px,
             )
@@ -86,10 +88,22 @@ def model_set_from_config(cfg: Config) -> ModelSet:
 class OcrEngine:
     """Reads text lines from one page image. Safe to call repeatedly; holds no per-page state."""
 
-    def __init__(self, model_set: ModelSet, settings: EngineSettings, *, intra_op_threads: int = 1, verify: bool = True):
+    def __init__(
+        self,
+        model_set: ModelSet,
+        settings: EngineSettings,
+        *,
+        intra_op_threads: int = 1,
+        verify: bool = True,
+        verified: Mapping[str, VerifiedFile] | None = None,
+    ):
+        """`verified`: the caller's own verification of the files this run (by role), reused while they match."""
         self.model_set = model_set
         self.settings = settings
-        self.digests = {f.role: (f.verify() if verify else None) for f in model_set.files()}
+        verified = verified or {}
+        self.digests = {
+            f.role: (f.verify_once(verified.get(f.role)).sha256 if verify else None) for f in model_set.files()
+        }
         self._detector = TextDetector(
             OnnxModel(model_set.det.path, intra_op_threads=intra_op_threads), model_set.det_norm, settings.detect
         )
@@ -105,8 +119,11 @@ class OcrEngine:
         self._recognizer = TextRecognizer(rec_model, charset, settings.recognize)
 
     @classmethod
-    def from_config(cls, cfg: Config, *, intra_op_threads: int = 1) -> OcrEngine:
-        return cls(model_set_from_config(cfg), settings_from_config(cfg), intra_op_threads=intra_op_threads)
+    def from_config(
+        cls, cfg: Config, *, intra_op_threads: int = 1, verified: Mapping[str, VerifiedFile] | None = None
+    ) -> OcrEngine:
+        return cls(model_set_from_config(cfg), settings_from_config(cfg), intra_op_threads=intra_op_threads,
+                   verified=verified)  # fmt: skip
 
     def describe(self) -> dict[str, Any]:
         """The `engine` block of the result JSON: version, model set, files and parameters."""
@@ -117,6 +134,7 @@ class OcrEngine:
         params["cls_enabled"] = self._classifier is not None
         if self.settings.classify is not None:
             params["cls_thresh"] = self.settings.classify.thresh
+            params["cls_screen_lines"] = self.settings.classify.screen_lines
         params.update({f"rec_{k}": v for k, v in asdict(self.settings.recognize).items()})
         params["min_confidence"] = self.settings.min_confidence
         return {"ocrd_version": __version__, "model_set": self.model_set.name, "models": models, "params": params}

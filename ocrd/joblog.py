@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import sqlite_utils
 
 DB_FILE_NAME = "jobs.db"
+WAL_SIZE_LIMIT_BYTES = 8 * 1024 * 1024
 BUSY_TIMEOUT_MS = 5000
 
 
@@ -387,6 +388,9 @@ class JobLog:
             )
         self._db.execute("PRAGMA synchronous = FULL")
         self._db.execute("PRAGMA foreign_keys = ON")
+        # The WAL is checkpointed every ~1000 pages, but the file keeps its largest size ever (a reader
+        # holding a snapshot during a burst can make that large); this truncates it back after a checkpoint.
+        self._db.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
 
     def _pragma(self, statement: str) -> Any:
         return self._db.conn.execute(f"PRAGMA {statement}").fetchone()[0]

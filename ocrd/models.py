@@ -15,6 +15,15 @@ from ocrd.errors import ModelError
 
 
 @dataclass(frozen=True, slots=True)
+class VerifiedFile:
+    """A model file as this run verified it: its digest, and the size and mtime it had then."""
+
+    sha256: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class ModelFile:
     role: str  # det | cls | rec | charset
     path: Path
@@ -31,6 +40,23 @@ class ModelFile:
                 "the file is corrupt or from another version: reinstall the package that ships it"
             )
         return digest
+
+    def verify_once(self, earlier: VerifiedFile | None = None) -> VerifiedFile:
+        """verify(), unless `earlier` (this run's own verification) still matches the file's size and mtime.
+
+        The main process verifies the models once and hands the result to its workers, so each worker
+        (and each replacement worker) does not hash ~30 MB again; a file changed since (a package
+        upgrade under a running daemon) no longer matches and is hashed and checked afresh.
+        """
+        try:
+            st = self.path.stat()
+        except OSError:
+            st = None
+        if earlier is not None and st is not None and (st.st_size, st.st_mtime_ns) == (earlier.size, earlier.mtime_ns):
+            return earlier
+        digest = self.verify()
+        st = self.path.stat()
+        return VerifiedFile(digest, st.st_size, st.st_mtime_ns)
 
 
 @dataclass(frozen=True, slots=True)

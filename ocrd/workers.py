@@ -22,14 +22,17 @@ import pebble
 from ocrd.errors import InputError, Reason, UnavailableError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from ocrd.config import Config
+    from ocrd.models import VerifiedFile
     from ocrd.pipeline import Job, Outcome
 
 # Per-process state of a worker: built once by _init_worker, used by every job it runs.
 _worker_state: dict[str, Any] = {}
 
 
-def _init_worker(cfg: Config, intra_op_threads: int) -> None:
+def _init_worker(cfg: Config, intra_op_threads: int, verified: Mapping[str, VerifiedFile] | None) -> None:
     # Ctrl-C in a terminal signals the whole process group; only the main
     # process decides how to stop, so workers ignore it and finish their job.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -41,8 +44,11 @@ def _init_worker(cfg: Config, intra_op_threads: int) -> None:
 
     os.environ.update(decoder_env(cfg.intake))
     from ocrd.engine import OcrEngine
+    from ocrd.runtime import keep_freed_memory_for_reuse
 
-    engine = OcrEngine.from_config(cfg, intra_op_threads=intra_op_threads)
+    keep_freed_memory_for_reuse()
+
+    engine = OcrEngine.from_config(cfg, intra_op_threads=intra_op_threads, verified=verified)
     engine.warm_up()
     _worker_state["engine"] = engine
     _worker_state["cfg"] = cfg
@@ -87,13 +93,22 @@ def classify_failure(exc: BaseException, timeout_s: float) -> JobFailure:
 class WorkerPool:
     """A fixed number of worker processes; each job runs under a wall-clock timeout."""
 
-    def __init__(self, cfg: Config, *, workers: int, intra_op_threads: int):
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        workers: int,
+        intra_op_threads: int,
+        verified: Mapping[str, VerifiedFile] | None = None,
+    ):
+        """`verified`: the main process's verification of the model files (workers then skip re-hashing)."""
         self.workers = workers
         self.timeout_s = cfg.workers.job_timeout_s
         self.max_rss_mb = cfg.workers.max_rss_mb
         self.recycled = 0
         self._cfg = cfg
         self._threads = intra_op_threads
+        self._verified = dict(verified) if verified else None
         self._pool = self._new_pool()
         self._retired: list[pebble.ProcessPool] = []
 
@@ -102,7 +117,7 @@ class WorkerPool:
             max_workers=self.workers,
             max_tasks=self._cfg.workers.max_jobs_per_worker,
             initializer=_init_worker,
-            initargs=(self._cfg, self._threads),
+            initargs=(self._cfg, self._threads, self._verified),
             context=multiprocessing.get_context("spawn"),
         )
 

@@ -63,6 +63,35 @@ def test_upside_down_line_reads_with_classifier(engine, engine_without_classifie
     assert texts(engine_without_classifier.read(upside_down)) != [text]
 
 
+PAGE = ["Invoice 1042", "Date 2025-03-01", "Customer Acme Ltd", "Item A 12.50", "Item B 3.20",
+        "Item C 7.75", "Item D 1.05", "Subtotal 24.50", "Tax 2.45", "Total 26.95"]  # fmt: skip
+
+
+def _count_classifier_calls(engine, monkeypatch) -> list[int]:
+    calls: list[int] = []
+    model = engine._classifier._model
+    real_run = model.run
+    monkeypatch.setattr(model, "run", lambda batch: calls.append(len(batch)) or real_run(batch))
+    return calls
+
+
+@needs_latin_font
+def test_an_upright_page_is_screened_with_one_classifier_call(engine, monkeypatch):
+    image, _ = render_lines(PAGE, LATIN_FONT)
+    calls = _count_classifier_calls(engine, monkeypatch)
+    assert texts(engine.read(image)) == PAGE
+    assert calls == [6], "only the 6 widest of 10 lines are classified on an upright page"
+
+
+@needs_latin_font
+def test_an_upside_down_page_is_found_by_the_screen_and_every_line_turned(engine, monkeypatch):
+    image, _ = render_lines(PAGE, LATIN_FONT)
+    calls = _count_classifier_calls(engine, monkeypatch)
+    # Each line reads right; the order is bottom-up because the page itself is not turned.
+    assert texts(engine.read(rotate_180(image))) == PAGE[::-1]
+    assert calls == [6, 4], "the screen found upside-down lines, so the other 4 were classified too"
+
+
 @pytest.mark.parametrize("fill", [0, 255], ids=["black", "white"])
 def test_blank_page_gives_zero_lines(engine, fill):
     page = engine.read(np.full((240, 320, 3), fill, np.uint8))

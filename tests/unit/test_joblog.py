@@ -128,6 +128,7 @@ def test_writer_pragmas(log):
     assert log.pragma("synchronous") == 2  # FULL
     assert log.pragma("busy_timeout") == 5000
     assert log.pragma("foreign_keys") == 1
+    assert log.pragma("journal_size_limit") == 8 * 1024 * 1024
     with pytest.raises(ValueError):
         log.pragma("user_version; DROP TABLE jobs")
 
