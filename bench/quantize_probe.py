@@ -1,7 +1,13 @@
-"""Probe: is an INT8 (dynamic) quantized recognizer / detector faster at equal accuracy? (idea for issue 6)
+"""Probe: is an INT8 quantized recognizer / detector faster at equal accuracy? (idea for issue 6)
 
 Usage:
     python bench/quantize_probe.py --eval EVAL_DIR [--limit 10] [--ops MatMul] [--work /tmp/ocrd-bench/quant]
+    python bench/quantize_probe.py --eval EVAL_DIR --static [--limit 40]
+
+--static: onnxruntime's `quantize_static` in QDQ format instead (Conv weights INT8 per channel,
+activations UINT8), calibrated on model inputs captured while ocrd reads 24 pages of rendered,
+blurred and noised receipt-like text (never the evaluation images); the models are first converted
+to opset 13, which per-channel QDQ needs.
 
 Quantizes the default model set's rec (and det) models with onnxruntime's own
 `onnxruntime.quantization.quantize_dynamic` (weights INT8, per-channel off, the ONNX metadata such as
@@ -23,10 +29,81 @@ HERE = Path(__file__).resolve().parent
 
 
 def quantize(src: Path, dst: Path, ops: list[str]) -> None:
-    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=ops or None)
+    _copy_metadata(src, dst)
+
+
+def _capture_inputs(pages: int = 24) -> dict[str, list]:
+    """Model inputs, by model file name, while the default engine reads rendered receipt-like pages."""
+    import random
+
+    import cv2
+    import numpy as np
+
+    sys.path.insert(0, str(HERE.parent))
+    import ocrd.runtime as runtime
+    from ocrd.config import load_config
+    from ocrd.engine import OcrEngine
+    from tests.fonts import latin_font_path, render_lines
+
+    captured: dict[str, list] = {}
+    real_run = runtime.OnnxModel.run
+
+    def recording_run(self, batch):
+        captured.setdefault(self.path.name, []).append(batch.copy())
+        return real_run(self, batch)
+
+    runtime.OnnxModel.run = recording_run
+    rng = random.Random(5)
+    words = ("TOTAL CASH CHANGE QTY ITEM PRICE GST TAX INVOICE DATE TIME NO RM SDN BHD Tel Fax Receipt Thank you "
+             "Please come again Subtotal Rounding Discount Member").split()  # fmt: skip
+
+    def line() -> str:
+        parts = [rng.choice(words) for _ in range(rng.randint(1, 5))]
+        if rng.random() < 0.6:
+            parts.append(f"{rng.randint(0, 999)}.{rng.randint(0, 99):02d}")
+        return " ".join(parts)
+
+    engine = OcrEngine.from_config(load_config(None))
+    for page in range(pages):
+        lines = [line() for _ in range(rng.randint(15, 45))]
+        image, _ = render_lines(lines, latin_font_path(), size_px=rng.choice([18, 22, 26, 30]),
+                                line_gap_px=rng.choice([6, 10, 14]))  # fmt: skip
+        if rng.random() < 0.5:
+            image = cv2.GaussianBlur(image, (3, 3), 0)
+        noise = np.random.default_rng(page).normal(0, 8, image.shape)
+        engine.read(np.clip(image.astype(np.float32) + noise, 0, 255).astype(np.uint8))
+    runtime.OnnxModel.run = real_run
+    return captured
+
+
+def quantize_static_qdq(src: Path, dst: Path, batches: list) -> None:
+    import onnx
+    from onnx import version_converter
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self, input_name: str):
+            self._feeds = iter([{input_name: b} for b in batches])
+
+        def get_next(self):
+            return next(self._feeds, None)
+
+    upgraded, prepared = dst.with_suffix(".op13.onnx"), dst.with_suffix(".pre.onnx")
+    onnx.save(version_converter.convert_version(onnx.load(str(src)), 13), str(upgraded))
+    quant_pre_process(str(upgraded), str(prepared), skip_symbolic_shape=True)
+    input_name = onnx.load(str(src), load_external_data=False).graph.input[0].name
+    quantize_static(str(prepared), str(dst), Reader(input_name), quant_format=QuantFormat.QDQ, per_channel=True,
+                    weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8, op_types_to_quantize=["Conv"])
+    _copy_metadata(src, dst)
+
+
+def _copy_metadata(src: Path, dst: Path) -> None:
+    import onnx
+
     orig, q = onnx.load(str(src), load_external_data=False), onnx.load(str(dst))
     have = {p.key for p in q.metadata_props}
     for prop in orig.metadata_props:
@@ -47,6 +124,7 @@ def main() -> None:
     ap.add_argument("--eval", required=True, type=Path)
     ap.add_argument("--limit", type=int, default=10)
     ap.add_argument("--ops", default="MatMul", help="comma-separated op types to quantize ('' = onnxruntime's default set)")
+    ap.add_argument("--static", action="store_true", help="QDQ static quantization calibrated on rendered pages")
     ap.add_argument("--work", type=Path, default=Path("/tmp/ocrd-bench/quant"))
     ap.add_argument("--json", type=Path, default=Path("bench/out/quantize_probe.json"))
     args = ap.parse_args()
@@ -58,8 +136,15 @@ def main() -> None:
     ops = [o for o in args.ops.split(",") if o]
     rec_q = args.work / "rec_int8.onnx"
     det_q = args.work / "det_int8.onnx"
-    quantize(ms.rec.path, rec_q, ops)
-    quantize(ms.det.path, det_q, ops)
+    if args.static:
+        captured = _capture_inputs()
+        rec_batches = captured[ms.rec.path.name]
+        quantize_static_qdq(ms.rec.path, rec_q, rec_batches[:: max(1, len(rec_batches) // 150)])
+        quantize_static_qdq(ms.det.path, det_q, captured[ms.det.path.name])
+        ops = ["static QDQ: Conv"]
+    else:
+        quantize(ms.rec.path, rec_q, ops)
+        quantize(ms.det.path, det_q, ops)
     variants = {
         "fp32 (defaults)": "{}",
         "rec int8": f"recognize: {{model: {rec_q}}}",

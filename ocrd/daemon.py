@@ -151,9 +151,12 @@ class Daemon:
     def _recover(self) -> None:
         """Requeue interrupted jobs and finish the file moves a crash left half done."""
         assert self.joblog is not None
+        # No worker runs yet: temp files of any job that was handed to a pool are leftovers of a crash
+        # (including jobs a worker took before the main loop could mark them running).
+        for row in self.joblog.unfinished_with_stem():
+            self._remove_leftovers(row)
         for row in self.joblog.recover_interrupted():
             log.warning("job_interrupted", job_id=row.id, rel_path=row.rel_path, attempts=row.attempts)
-            self._remove_stale_temps(row)
             if row.attempts >= self.cfg.max_attempts:
                 self._quarantine(row, Reason.INTERRUPTED, "the daemon stopped while this file was processed, "
                                  f"{row.attempts} times; it may crash the reader")  # fmt: skip
@@ -173,29 +176,34 @@ class Daemon:
                     self._move_to_quarantine(row, inbox, work_path)
                 # FAILED rows keep their file in work on purpose: `ocrd requeue` retries them.
 
-    def _remove_stale_temps(self, row: JobRow) -> None:
+    def _remove_leftovers(self, row: JobRow, *, partial_outputs: bool = False) -> None:
         """Delete the hidden `.<output>.<hex>.tmp` files a worker killed mid-write left beside `row`'s outputs.
 
-        Only while no worker runs (at start-up, or at stop once the pool is stopped), and only names of this
-        row's own outputs; the retry rewrites the outputs themselves atomically.
+        With `partial_outputs`, also the row's own text and visualization files when its JSON (written
+        last, so the mark of a complete set) is missing: used when the row is quarantined, since no retry
+        will rewrite them. Only while no worker is writing this row (at start-up, at stop once the pool is
+        stopped, or once its job has ended), and only names of this row's own outputs.
         """
         inbox = self._inboxes.get(row.inbox)
         if inbox is None or row.stem is None:
             return
         out_dir = self._out_dir(inbox, row.rel_path)
         outputs = r"(\.json|\.txt|(\.p\d{3})?\.vis\.(jpg|png))"  # outputs.output_paths' names after the stem
-        ours = re.compile(rf"\.{re.escape(row.stem)}{outputs}\.[0-9a-f]{{8}}\.tmp")  # outputs._create_temp's pattern
+        stem = re.escape(row.stem)
+        patterns = [re.compile(rf"\.{stem}{outputs}\.[0-9a-f]{{8}}\.tmp")]  # outputs._create_temp's pattern
+        if partial_outputs and not (out_dir / f"{row.stem}.json").exists():
+            patterns.append(re.compile(rf"{stem}{outputs}"))
         try:
-            names = [entry.name for entry in os.scandir(out_dir) if ours.fullmatch(entry.name)]
+            names = [entry.name for entry in os.scandir(out_dir) if any(p.fullmatch(entry.name) for p in patterns)]
         except FileNotFoundError:
             return
         for name in names:
             try:
                 (out_dir / name).unlink(missing_ok=True)
-            except OSError as exc:  # a leftover hidden temp file is untidy, not a reason to stop
-                log.warning("stale_temp_kept", job_id=row.id, path=str(out_dir / name), error=str(exc))
+            except OSError as exc:  # a leftover file is untidy, not a reason to stop
+                log.warning("stale_output_kept", job_id=row.id, path=str(out_dir / name), error=str(exc))
             else:
-                log.warning("stale_temp_removed", job_id=row.id, path=str(out_dir / name))
+                log.warning("stale_output_removed", job_id=row.id, path=str(out_dir / name))
 
     # ------------------------------------------------------------------ events and admission
 
@@ -347,6 +355,8 @@ class Daemon:
                 reserved = {f.stem for f in self._in_flight.values() if self._out_dir(f.inbox, f.row.rel_path) == out_dir}
                 stem = choose_stem(out_dir, Path(row.rel_path).stem, 1, self.cfg.outputs,
                                    is_ours=lambda p, job_id=row.id: _written_by(p, job_id), reserved=reserved)  # fmt: skip
+                # Recorded before any worker can write under it: a retry after a crash reuses it.
+                row = self.joblog.assign_stem(row.id, stem)
             job = Job(job_id=row.id, path=Path(row.work_path), rel_path=row.rel_path, out_dir=out_dir,
                       stem=stem, inbox=inbox.name)  # fmt: skip
             self._in_flight[row.id] = _InFlight(row, self._pool.submit(job), inbox, stem, time.monotonic())
@@ -455,6 +465,7 @@ class Daemon:
         counts[str(reason)] = counts.get(str(reason), 0) + 1
         self._quarantines_by_reason = counts
         log.warning("job_quarantined", job_id=row.id, rel_path=row.rel_path, reason=str(reason), error=message)
+        self._remove_leftovers(row, partial_outputs=True)  # its job has ended: no worker writes these
         inbox = self._inboxes.get(row.inbox)
         if inbox is not None:
             self._move_to_quarantine(row, inbox, Path(row.work_path))
@@ -561,10 +572,10 @@ class Daemon:
                 self._pool.close()
         if self.joblog is not None:
             if self._in_flight:
+                for row in self.joblog.unfinished_with_stem():  # the pool is stopped: no worker writes any more
+                    self._remove_leftovers(row)
                 requeued = self.joblog.recover_interrupted()
                 log.warning("jobs_requeued_at_stop", count=len(requeued))
-                for row in requeued:  # the pool is stopped: no worker is writing any more
-                    self._remove_stale_temps(row)
             self.joblog.close()
         log.info("daemon_stopped", done=self.stats.done, quarantined=self.stats.quarantined)
 

@@ -537,6 +537,24 @@ class JobLog:
                 raise JobLogError(f"job {job_id}: refused by the schema: {exc}") from None
             return self._get_or_raise(job_id)
 
+    def assign_stem(self, job_id: str, stem: str) -> JobRow:
+        """queued → queued with its output stem fixed: called when the job is handed to the pool.
+
+        Before a worker can write anything under that name, so that after a crash the retry (whether or
+        not the job had been marked `running`) rewrites the same outputs instead of leaving a second set.
+        """
+
+        def changes(row: JobRow) -> dict[str, Any]:
+            if row.stem is not None and row.stem != stem:
+                raise InvalidTransition(
+                    job_id, "assign_stem", row.state,
+                    f"job {job_id}: already uses output stem {row.stem!r}; a retry must reuse it, got {stem!r}",
+                )  # fmt: skip
+            return {"stem": stem}
+
+        with self._write():
+            return self._transition(job_id, "assign_stem", frozenset({JobState.QUEUED}), changes)
+
     def start(self, job_id: str, stem: str, worker_pid: int | None = None) -> JobRow:
         """queued → running: attempts + 1, started_at, wait_ms = started_at - created_at.
 
@@ -651,6 +669,12 @@ class JobLog:
                 [str(Reason.INTERRUPTED), "the daemon stopped while this job was running"],
             )
             return self._rows_by_id(ids)
+
+    def unfinished_with_stem(self) -> list[JobRow]:
+        """Queued or running rows that were handed to a worker pool at some point (they have a stem)."""
+        return self._fetch(
+            _SELECT + " WHERE state IN ('queued', 'running') AND stem IS NOT NULL ORDER BY created_at, rowid"
+        )
 
     def requeue(self, job_id: str) -> JobRow:
         """failed/quarantined → queued with attempts reset (the caller moves the file back to work_path)."""

@@ -115,6 +115,17 @@ def drop_slowly(dest: Path, data: bytes, pause_s: float, parts: int = 2) -> None
             os.fsync(handle.fileno())
 
 
+def proc_status_kb(pid: int, key: str = "VmRSS") -> int:
+    """A kB (or count) field of /proc/<pid>/status: VmRSS, VmHWM, Threads; 0 when the process is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def files_under(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() or p.is_symlink()) if root.exists() else []
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.system.harness import DaemonHarness, encode_image, render_text_image
+from tests.system.harness import DaemonHarness, encode_image, proc_status_kb, render_text_image
 
 
 @dataclass
@@ -69,16 +69,6 @@ class SoakReport:
         return {"figures": self.figures(), "samples": [asdict(s) for s in self.samples]}
 
 
-def _status_kb(pid: int, key: str) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
 def _count_done(db_path: Path) -> tuple[int, int]:
     """(finished, unfinished) jobs, through a short read-only connection (no snapshot kept open)."""
     if not db_path.exists():
@@ -103,10 +93,10 @@ def _sample(harness: DaemonHarness, done: int, started_s: float) -> Sample:
     return Sample(
         done=done,
         elapsed_s=round(time.monotonic() - started_s, 2),
-        main_rss_mib=_status_kb(pid, "VmRSS") / 1024,
-        workers_rss_mib=sum(_status_kb(p, "VmRSS") for p in workers) / 1024,
+        main_rss_mib=proc_status_kb(pid, "VmRSS") / 1024,
+        workers_rss_mib=sum(proc_status_kb(p, "VmRSS") for p in workers) / 1024,
         fds=len(os.listdir(f"/proc/{pid}/fd")),
-        threads=_status_kb(pid, "Threads"),
+        threads=proc_status_kb(pid, "Threads"),
         wal_mib=(wal.stat().st_size if wal.exists() else 0) / 2**20,
         db_mib=harness.db_path.stat().st_size / 2**20,
     )

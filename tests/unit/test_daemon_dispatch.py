@@ -67,6 +67,8 @@ def test_jobs_waiting_in_the_pool_stay_queued_and_uncharged(daemon):
     # one worker: up to two jobs handed out, none taken yet
     assert [j.job_id for j, _ in daemon._pool.submitted] == ["J0", "J1"]
     assert _attempts(daemon) == {"J0": ("queued", 0), "J1": ("queued", 0), "J2": ("queued", 0)}
+    # ... but their output names are fixed already, before any worker can write under them
+    assert [daemon.joblog.get(j).stem for j in ("J0", "J1", "J2")] == ["f0", "f1", None]
 
     daemon._pool.future_of("J0").set_running_or_notify_cancel()  # a worker took J0
     daemon._note_started()

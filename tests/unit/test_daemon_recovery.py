@@ -213,3 +213,38 @@ def test_admit_keeps_a_claim_whose_row_cannot_be_written_yet_and_records_it_late
     (row,) = daemon.joblog.list_jobs(limit=None)
     assert (row.state, row.rel_path) == (JobState.QUEUED, "sub/busy.jpg")
     assert Path(row.work_path).read_bytes() == DATA
+
+
+def test_a_job_handed_to_the_pool_but_never_marked_running_has_its_temp_files_removed(daemon):
+    # The worker took it and began writing before the main loop could mark it running; then the crash.
+    _row(daemon, "J1", "sub/scan.jpg")
+    daemon.joblog.assign_stem("J1", "scan")
+    out_dir = daemon.cfg.outbox / "scans" / "sub"
+    out_dir.mkdir(parents=True)
+    temp = out_dir / ".scan.txt.0123abcd.tmp"
+    temp.write_text("half")
+    partial = out_dir / "scan.vis.jpg"  # a finished part of the set: the retry rewrites it under the same stem
+    partial.write_bytes(b"jpg")
+    daemon._recover()
+    row = daemon.joblog.get("J1")
+    assert (row.state, row.attempts, row.stem) == (JobState.QUEUED, 0, "scan")
+    assert not temp.exists()
+    assert partial.exists()
+
+
+def test_a_quarantined_job_leaves_no_partial_output_set(tmp_path):
+    daemon = _daemon(tmp_path, max_attempts=1)
+    try:
+        _row(daemon, "J1", "scan.jpg")
+        daemon.joblog.start("J1", "scan")  # attempt 1 of 1, killed while writing its outputs
+        out_dir = daemon.cfg.outbox / "scans"
+        out_dir.mkdir(parents=True)
+        for name in ("scan.txt", "scan.vis.jpg", ".scan.json.89abcdef.tmp"):
+            (out_dir / name).write_bytes(b"x")
+        other = out_dir / "scanner.txt"  # another file's output: not ours, kept
+        other.write_bytes(b"y")
+        daemon._recover()
+        assert daemon.joblog.get("J1").state == JobState.QUARANTINED
+        assert sorted(p.name for p in out_dir.iterdir()) == ["scanner.txt"]
+    finally:
+        daemon.joblog.close()
