@@ -42,17 +42,19 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=Path("bench/out/memory_trend.json"))
     ap.add_argument("--png", type=Path, default=Path("docs/img/memory_trend.png"))
     ap.add_argument("--replot", type=Path, help="only redraw the chart and tables from an earlier --json file")
+    ap.add_argument("--config", default="{}", help="YAML config for the run (default: the built-in defaults)")
+    ap.add_argument("--label", default="default config", help="what the chart title says the config is")
     args = ap.parse_args()
     if args.replot:
         report = json.loads(args.replot.read_text())
-        plot(report, args.png)
+        plot(report, args.png, args.label)
         print_bins(report)
         return
     shutil.rmtree(args.work, ignore_errors=True)
     inbox, out = args.work / "in", args.work / "out"
     make_copies(args.eval / "sroie-dev" / "img", inbox, args.files)
     cfg = args.work / "config.yaml"
-    cfg.write_text("{}\n")
+    cfg.write_text(args.config + "\n")
     cmd = [sys.executable, "-m", "ocrd", "process", "-c", str(cfg), "-o", str(out), str(inbox)]
     samples = []  # (t, rss_bytes, processes, files_done)
     t0 = time.perf_counter()
@@ -95,7 +97,7 @@ def main() -> None:
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report))
-    plot(report, args.png)
+    plot(report, args.png, args.label)
     print(json.dumps({k: v for k, v in report.items() if k != "samples"}, indent=1))
     print_bins(report)
 
@@ -118,7 +120,7 @@ def print_bins(report: dict) -> None:
         print(f"| {lo}-{lo + 99} | {med:.0f} | {mx:.0f} |")
 
 
-def plot(report: dict, png: Path) -> None:
+def plot(report: dict, png: Path, label: str = "default config") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -139,7 +141,7 @@ def plot(report: dict, png: Path) -> None:
     ax.legend(loc="lower right", fontsize=8)
     ax.text(0.01, 0.03, "workers are replaced after max_jobs_per_worker (500) files each", transform=ax.transAxes,
             fontsize=8, color="dimgray")
-    ax.set_title(f"ocrd process, {report['files']} receipts, default config: memory over the run")
+    ax.set_title(f"ocrd process, {report['files']} receipts, {label}: memory over the run")
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png)

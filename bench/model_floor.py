@@ -111,7 +111,8 @@ def main() -> None:
 
     from ocrd.runtime import keep_freed_memory_for_reuse
 
-    keep_freed_memory_for_reuse()  # as every worker does at start (ocrd.workers._init_worker)
+    if cfg.workers.reuse_freed_memory:  # as a worker does at start (ocrd.workers._init_worker)
+        keep_freed_memory_for_reuse()
     engine = OcrEngine.from_config(cfg, intra_op_threads=args.threads)
     engine.warm_up()
     orig_read = engine.read

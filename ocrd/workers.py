@@ -46,7 +46,8 @@ def _init_worker(cfg: Config, intra_op_threads: int, verified: Mapping[str, Veri
     from ocrd.engine import OcrEngine
     from ocrd.runtime import keep_freed_memory_for_reuse
 
-    keep_freed_memory_for_reuse()
+    if cfg.workers.reuse_freed_memory:
+        keep_freed_memory_for_reuse()
 
     engine = OcrEngine.from_config(cfg, intra_op_threads=intra_op_threads, verified=verified)
     engine.warm_up()
