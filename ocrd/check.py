@@ -14,7 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from ocrd.config import Config, load_config
-from ocrd.engine import model_set_from_config
+from ocrd.models import model_set_from_config
 from ocrd.errors import ConfigError, ExitCode, OcrdError
 
 

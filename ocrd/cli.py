@@ -80,11 +80,11 @@ def _size_or_zero(path: Path) -> int:
 
 def cmd_process(args: argparse.Namespace) -> int:
     from ocrd.config import pool_shape
-    from ocrd.engine import model_set_from_config
     from ocrd.intake import decoder_env
     from ocrd.jobids import new_job_id
     from ocrd.outputs import choose_stem
-    from ocrd.pipeline import Job
+    from ocrd.job import Job
+    from ocrd.models import model_set_from_config
     from ocrd.workers import WorkerPool, classify_failure
 
     cfg = _load(args)
@@ -155,7 +155,7 @@ def _same_source(json_path: Path, rel_path: str) -> bool:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from ocrd.engine import model_set_from_config
+    from ocrd.models import model_set_from_config
 
     cfg = _load(args)
     model_set = model_set_from_config(cfg)

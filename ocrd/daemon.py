@@ -22,7 +22,6 @@ from typing import Any
 
 from ocrd import __version__
 from ocrd.config import Config, InboxConfig, pool_shape
-from ocrd.engine import model_set_from_config
 from ocrd.errors import Reason, UnavailableError
 from ocrd.inbox import (
     InboxWatcher,
@@ -40,9 +39,9 @@ from ocrd.jobids import new_job_id
 from ocrd.joblog import JobLog, JobLogBusy, JobRow, JobState
 from ocrd.health import DurationHistogram, HealthServer, HealthSnapshot
 from ocrd.logs import get_logger, reopen_log_files
-from ocrd.models import file_sha256
+from ocrd.models import file_sha256, model_set_from_config
 from ocrd.outputs import atomic_write_text, choose_stem
-from ocrd.pipeline import Job, Outcome
+from ocrd.job import Job, Outcome
 from ocrd.sdnotify import Notifier
 from ocrd.workers import JobFailure, WorkerPool, classify_failure
 

@@ -17,7 +17,7 @@ from ocrd import __version__
 from ocrd.classify import AngleClassifier, ClassifyParams
 from ocrd.detect import DetectParams, TextDetector
 from ocrd.geometry import crop_quad, reading_order
-from ocrd.models import ModelSet, Normalization, VerifiedFile, read_charset, resolve_model_set
+from ocrd.models import ModelSet, VerifiedFile, model_set_from_config, read_charset
 from ocrd.recognize import RecognizeParams, TextRecognizer
 from ocrd.results import PageResult, PageTimings, TextLine
 from ocrd.runtime import OnnxModel
@@ -69,19 +69,6 @@ def settings_from_config(cfg: Config) -> EngineSettings:
             std=r.std,
         ),
         min_confidence=r.min_confidence,
-    )
-
-
-def model_set_from_config(cfg: Config) -> ModelSet:
-    d = cfg.detect
-    norm = Normalization(tuple(d.mean), tuple(d.std)) if d.mean is not None and d.std is not None else None
-    return resolve_model_set(
-        cfg.model_set,
-        det=d.model,
-        rec=cfg.recognize.model,
-        cls=cfg.classify.model,
-        charset=cfg.recognize.charset,
-        det_norm=norm,
     )
 
 

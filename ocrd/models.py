@@ -10,8 +10,12 @@ import hashlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ocrd.errors import ModelError
+
+if TYPE_CHECKING:
+    from ocrd.config import Config
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,3 +198,16 @@ def read_charset(model_metadata: dict[str, str], charset_file: Path | None) -> l
     if chars and chars[-1] == "":
         chars.pop()  # trailing newline of the file
     return [c.rstrip("\r") for c in chars]
+
+
+def model_set_from_config(cfg: Config) -> ModelSet:
+    d = cfg.detect
+    norm = Normalization(tuple(d.mean), tuple(d.std)) if d.mean is not None and d.std is not None else None
+    return resolve_model_set(
+        cfg.model_set,
+        det=d.model,
+        rec=cfg.recognize.model,
+        cls=cfg.classify.model,
+        charset=cfg.recognize.charset,
+        det_norm=norm,
+    )

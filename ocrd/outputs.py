@@ -21,7 +21,6 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import cv2
 import numpy as np
 
 if TYPE_CHECKING:
@@ -276,6 +275,7 @@ def encode_image(image: np.ndarray, ext: str) -> bytes:
     ``cv2.imencode`` writes only pixels: no EXIF, XMP or ICC profile, so nothing from
     the source file (camera, GPS, author) leaks into the outbox.
     """
+    import cv2  # imported here: the daemon's main process uses this module only for names and atomic writes
     if ext == "jpg":
         params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
     elif ext == "png":
@@ -295,6 +295,7 @@ def render_visualization(image: np.ndarray, page: PageResult, max_side_px: int) 
     are scaled to the image actually given, so a differently sized rendering still
     lines up. The input image is not modified.
     """
+    import cv2
     canvas = _to_bgr(image)
     height_px, width_px = canvas.shape[:2]
     scale = min(1.0, max_side_px / max(height_px, width_px))
@@ -354,6 +355,7 @@ def _draw_label(
     box would hide the start of the previous line. Without room on the left it goes
     above the box, and without room there inside the corner.
     """
+    import cv2
     (text_w, text_h), _baseline = cv2.getTextSize(label, font, font_scale, font_thickness_px)
     # Digits have no descenders, so the baseline margin is left out to keep the tag small.
     tag_w, tag_h = text_w + 2 * pad_px, text_h + 2 * pad_px
@@ -377,6 +379,7 @@ def _draw_label(
 
 
 def _to_bgr(image: np.ndarray) -> np.ndarray:
+    import cv2
     if image.dtype != np.uint8:
         raise ValueError(f"visualization needs a uint8 image, got {image.dtype}")
     if image.ndim == 2:

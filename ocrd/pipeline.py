@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,37 +18,9 @@ import numpy as np
 from ocrd.config import Config
 from ocrd.engine import OcrEngine
 from ocrd.intake import open_document
+from ocrd.job import Job, Outcome
 from ocrd.outputs import write_outputs
 from ocrd.results import DocumentResult, PageResult, SourceInfo
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    job_id: str
-    path: Path  # where the file is read from (the claimed copy for the daemon)
-    rel_path: str  # path shown in results, relative to the inbox or the folder given
-    out_dir: Path
-    stem: str
-    inbox: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    job_id: str
-    sha256: str
-    size_bytes: int
-    format: str
-    pages: int
-    lines: int
-    mean_confidence: float | None
-    decode_ms: float
-    detect_ms: float
-    classify_ms: float
-    recognize_ms: float
-    total_ms: float
-    outputs: tuple[str, ...] = field(default_factory=tuple)
-    worker_pid: int = 0
-    worker_rss_mb: float = 0.0  # resident memory of the worker after the job, for recycling
 
 
 def current_rss_mb() -> float:

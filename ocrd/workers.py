@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from ocrd.config import Config
     from ocrd.models import VerifiedFile
-    from ocrd.pipeline import Job, Outcome
+    from ocrd.job import Job, Outcome
 
 # Per-process state of a worker: built once by _init_worker, used by every job it runs.
 _worker_state: dict[str, Any] = {}

@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "geometry": 1,
     "logs": 1,
     "jobids": 1,
+    "job": 1,
     "sdnotify": 1,
     "intake": 2,
     "runtime": 2,

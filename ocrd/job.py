@@ -1,0 +1,39 @@
+"""Job and Outcome: what the main process hands to a worker, and the figures a finished job sends back.
+
+Plain data with no heavy imports, so the main process (which never decodes or runs a model) can build
+and read them without loading numpy, OpenCV or onnxruntime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    job_id: str
+    path: Path  # where the file is read from (the claimed copy for the daemon)
+    rel_path: str  # path shown in results, relative to the inbox or the folder given
+    out_dir: Path
+    stem: str
+    inbox: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    job_id: str
+    sha256: str
+    size_bytes: int
+    format: str
+    pages: int
+    lines: int
+    mean_confidence: float | None
+    decode_ms: float
+    detect_ms: float
+    classify_ms: float
+    recognize_ms: float
+    total_ms: float
+    outputs: tuple[str, ...] = field(default_factory=tuple)
+    worker_pid: int = 0
+    worker_rss_mb: float = 0.0  # resident memory of the worker after the job, for recycling
