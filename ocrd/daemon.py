@@ -366,10 +366,14 @@ class Daemon:
         for flight in self._in_flight.values():
             if not flight.started and (flight.future.running() or flight.future.done()):
                 try:
-                    flight.row = self.joblog.start(flight.row.id, flight.stem)
+                    self._mark_started(flight)
                 except JobLogBusy:
                     return  # still `queued` in the log; marked on a later turn or when it finishes
-                flight.started = True
+
+    def _mark_started(self, flight: _InFlight) -> None:
+        assert self.joblog is not None
+        flight.row = self.joblog.start(flight.row.id, flight.stem)
+        flight.started = True
 
     @staticmethod
     def _never_taken(flight: _InFlight) -> bool:
@@ -397,8 +401,7 @@ class Daemon:
                     log.info("job_redispatched", job_id=job_id, rel_path=flight.row.rel_path)
                     continue  # its row is still `queued`: the next _submit_queued hands it out again
                 if not flight.started:
-                    flight.row = self.joblog.start(flight.row.id, flight.stem)  # finished before we looked
-                    flight.started = True
+                    self._mark_started(flight)  # it finished before a turn saw it running
                 try:
                     outcome = flight.future.result()
                 except Exception as exc:  # noqa: BLE001 - every failure is classified, none is fatal

@@ -1,7 +1,7 @@
 """Job and Outcome: what the main process hands to a worker, and the figures a finished job sends back.
 
 Plain data with no heavy imports, so the main process (which never decodes or runs a model) can build
-and read them without loading numpy, OpenCV or onnxruntime.
+and read them without loading OpenCV or onnxruntime.
 """
 
 from __future__ import annotations

@@ -307,6 +307,15 @@ class _ReaderDatabase:
             yield dict(zip(names, values))
 
 
+def _require_same_stem(row: JobRow, stem: str, action: str) -> None:
+    """A job keeps the output stem it was first given, so a retry rewrites its own outputs."""
+    if row.stem is not None and row.stem != stem:
+        raise InvalidTransition(
+            row.id, action, row.state,
+            f"job {row.id}: already uses output stem {row.stem!r}; a retry must reuse it, got {stem!r}",
+        )  # fmt: skip
+
+
 class JobLog:
     """The job table of one jobs.db: the writer's view (`JobLog(path)`) or a reader's (`open_readonly`)."""
 
@@ -545,11 +554,7 @@ class JobLog:
         """
 
         def changes(row: JobRow) -> dict[str, Any]:
-            if row.stem is not None and row.stem != stem:
-                raise InvalidTransition(
-                    job_id, "assign_stem", row.state,
-                    f"job {job_id}: already uses output stem {row.stem!r}; a retry must reuse it, got {stem!r}",
-                )  # fmt: skip
+            _require_same_stem(row, stem, "assign_stem")
             return {"stem": stem}
 
         with self._write():
@@ -564,11 +569,7 @@ class JobLog:
         now = self._clock()
 
         def changes(row: JobRow) -> dict[str, Any]:
-            if row.stem is not None and row.stem != stem:
-                raise InvalidTransition(
-                    job_id, "start", row.state,
-                    f"job {job_id}: already uses output stem {row.stem!r}; a retry must reuse it, got {stem!r}",
-                )  # fmt: skip
+            _require_same_stem(row, stem, "start")
             wait_ms = round((now - parse_utc(row.created_at)).total_seconds() * 1000)
             return {
                 "state": str(JobState.RUNNING),

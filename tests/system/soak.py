@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ocrd.joblog import WAL_SIZE_LIMIT_BYTES
 from tests.system.harness import DaemonHarness, encode_image, proc_status_kb, render_text_image
 
 
@@ -63,6 +64,17 @@ class SoakReport:
             "wal_last_mib": round(self.samples[-1].wal_mib, 2),
             "db_last_mib": round(self.samples[-1].db_mib, 2),
             "states": self.states,
+        }
+
+    def marks(self) -> dict[str, bool]:
+        """The issue's pass marks, by name: what both the CI test and bench/soak.py hold the run to."""
+        f = self.figures()
+        return {
+            "main RSS growth after warm-up <= 50 MB": f["main_rss_growth_mib"] * 2**20 <= 50e6,
+            "file descriptors stable (max - at warm-up <= 8)": f["fds_range_after_warmup"][1] - f["fds_at_warmup"] <= 8,
+            "threads stable (max - at warm-up <= 4)": f["threads_range_after_warmup"][1] - f["threads_at_warmup"] <= 4,
+            "WAL bounded (<= 2 x journal_size_limit)": f["wal_max_mib"] * 2**20 <= 2 * WAL_SIZE_LIMIT_BYTES,
+            "every job done": self.states == {"done": self.jobs},
         }
 
     def as_dict(self) -> dict[str, Any]:

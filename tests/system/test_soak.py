@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 
-from ocrd.joblog import WAL_SIZE_LIMIT_BYTES
 from tests.system.harness import DaemonHarness, files_under, temp_like_files
 from tests.system.soak import run_soak
 
@@ -28,11 +27,7 @@ def test_soak_keeps_memory_descriptors_threads_and_wal_flat(ocrd_daemon: DaemonH
     assert len(files_under(harness.outbox)) == 3 * JOBS
     assert temp_like_files(harness.outbox) == []
     assert len(report.after_warmup()) >= 5, "too few samples after the warm-up to judge a trend"
-    assert figures["main_rss_growth_mib"] <= 50, figures
-    # Descriptors and threads: what the loop, the observers and the pool hold, not one more per job.
-    fds_low, fds_high = figures["fds_range_after_warmup"]
-    assert fds_high - figures["fds_at_warmup"] <= 8, figures
-    threads_low, threads_high = figures["threads_range_after_warmup"]
-    assert threads_high - figures["threads_at_warmup"] <= 4, figures
-    assert figures["wal_max_mib"] * 2**20 <= 2 * WAL_SIZE_LIMIT_BYTES, figures
+    # Memory within 50 MB of the warm-up; descriptors and threads: what the loop, the observers and the
+    # pool hold, not one more per job; the WAL within its size limit.
+    assert [mark for mark, ok in report.marks().items() if not ok] == [], figures
     assert harness.stop() == 0, harness.output()

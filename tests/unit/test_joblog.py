@@ -221,25 +221,8 @@ def test_outputs_are_a_json_list_in_the_table(log, db_path):
 
 
 def test_finish_done_accepts_a_pipeline_outcome_dict(log):
-    # The pipeline's Outcome dataclass, as the daemon would pass it (asdict + engine identity).
-    from dataclasses import dataclass
-
-    @dataclass
-    class Outcome:  # same field names as ocrd.pipeline.Outcome (joblog must not import pipeline)
-        job_id: str
-        sha256: str
-        size_bytes: int
-        format: str
-        pages: int
-        lines: int
-        mean_confidence: float | None
-        decode_ms: float
-        detect_ms: float
-        classify_ms: float
-        recognize_ms: float
-        total_ms: float
-        outputs: tuple[str, ...]
-        worker_pid: int
+    # The workers' Outcome, as the daemon passes it (asdict + engine identity); ocrd.job is plain data.
+    from ocrd.job import Outcome
 
     job = add(log)
     log.start(job.id, "scan")
@@ -251,8 +234,8 @@ def test_finish_done_accepts_a_pipeline_outcome_dict(log):
 def test_pipeline_outcome_fields_are_all_accepted():
     from dataclasses import fields as dc_fields
 
+    from ocrd.job import Outcome
     from ocrd.joblog import _DONE_IGNORED, DONE_FIELDS
-    from ocrd.pipeline import Outcome
 
     assert {f.name for f in dc_fields(Outcome)} <= DONE_FIELDS | _DONE_IGNORED
 
