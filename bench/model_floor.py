@@ -63,6 +63,7 @@ def main() -> None:
     import ocrd.pipeline as pipeline
     import ocrd.runtime as runtime
     from ocrd.engine import OcrEngine
+    from ocrd.int8 import prepare_model_set
     from ocrd.jobids import new_job_id
 
     orig_run = runtime.OnnxModel.run
@@ -113,7 +114,7 @@ def main() -> None:
 
     if cfg.workers.reuse_freed_memory:  # as a worker does at start (ocrd.workers._init_worker)
         keep_freed_memory_for_reuse()
-    engine = OcrEngine.from_config(cfg, intra_op_threads=args.threads)
+    engine = OcrEngine.from_config(cfg, model_set=prepare_model_set(cfg).model_set, intra_op_threads=args.threads)
     engine.warm_up()
     orig_read = engine.read
     engine.read = timed("engine.read", orig_read)  # type: ignore[method-assign]

@@ -2,12 +2,10 @@
 
 Usage:
     python bench/quantize_probe.py --eval EVAL_DIR [--limit 10] [--ops MatMul] [--work /tmp/ocrd-bench/quant]
-    python bench/quantize_probe.py --eval EVAL_DIR --static [--limit 40]
 
---static: onnxruntime's `quantize_static` in QDQ format instead (Conv weights INT8 per channel,
-activations UINT8), calibrated on model inputs captured while ocrd reads 24 pages of rendered,
-blurred and noised receipt-like text (never the evaluation images); the models are first converted
-to opset 13, which per-channel QDQ needs.
+The static INT8 recognizer this probe led to is built into ocrd (ocrd/int8.py, `recognize.precision`);
+bench/peers.py and bench/accuracy.py measure it against FP32 (`--ocrd-variant 'fp32={recognize: {precision: fp32}}'`).
+The probe runs with `recognize.precision: fp32` so that it compares dynamic INT8 against the shipped model.
 
 Quantizes the default model set's rec (and det) models with onnxruntime's own
 `onnxruntime.quantization.quantize_dynamic` (weights INT8, per-channel off, the ONNX metadata such as
@@ -31,85 +29,10 @@ HERE = Path(__file__).resolve().parent
 def quantize(src: Path, dst: Path, ops: list[str]) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    from ocrd.int8 import copy_metadata
+
     quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=ops or None)
-    _copy_metadata(src, dst)
-
-
-def _capture_inputs(pages: int = 24) -> dict[str, list]:
-    """Model inputs, by model file name, while the default engine reads rendered receipt-like pages."""
-    import random
-
-    import cv2
-    import numpy as np
-
-    sys.path.insert(0, str(HERE.parent))
-    import ocrd.runtime as runtime
-    from ocrd.config import load_config
-    from ocrd.engine import OcrEngine
-    from tests.fonts import latin_font_path, render_lines
-
-    captured: dict[str, list] = {}
-    real_run = runtime.OnnxModel.run
-
-    def recording_run(self, batch):
-        captured.setdefault(self.path.name, []).append(batch.copy())
-        return real_run(self, batch)
-
-    runtime.OnnxModel.run = recording_run
-    rng = random.Random(5)
-    words = ("TOTAL CASH CHANGE QTY ITEM PRICE GST TAX INVOICE DATE TIME NO RM SDN BHD Tel Fax Receipt Thank you "
-             "Please come again Subtotal Rounding Discount Member").split()  # fmt: skip
-
-    def line() -> str:
-        parts = [rng.choice(words) for _ in range(rng.randint(1, 5))]
-        if rng.random() < 0.6:
-            parts.append(f"{rng.randint(0, 999)}.{rng.randint(0, 99):02d}")
-        return " ".join(parts)
-
-    engine = OcrEngine.from_config(load_config(None))
-    for page in range(pages):
-        lines = [line() for _ in range(rng.randint(15, 45))]
-        image, _ = render_lines(lines, latin_font_path(), size_px=rng.choice([18, 22, 26, 30]),
-                                line_gap_px=rng.choice([6, 10, 14]))  # fmt: skip
-        if rng.random() < 0.5:
-            image = cv2.GaussianBlur(image, (3, 3), 0)
-        noise = np.random.default_rng(page).normal(0, 8, image.shape)
-        engine.read(np.clip(image.astype(np.float32) + noise, 0, 255).astype(np.uint8))
-    runtime.OnnxModel.run = real_run
-    return captured
-
-
-def quantize_static_qdq(src: Path, dst: Path, batches: list) -> None:
-    import onnx
-    from onnx import version_converter
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    class Reader(CalibrationDataReader):
-        def __init__(self, input_name: str):
-            self._feeds = iter([{input_name: b} for b in batches])
-
-        def get_next(self):
-            return next(self._feeds, None)
-
-    upgraded, prepared = dst.with_suffix(".op13.onnx"), dst.with_suffix(".pre.onnx")
-    onnx.save(version_converter.convert_version(onnx.load(str(src)), 13), str(upgraded))
-    quant_pre_process(str(upgraded), str(prepared), skip_symbolic_shape=True)
-    input_name = onnx.load(str(src), load_external_data=False).graph.input[0].name
-    quantize_static(str(prepared), str(dst), Reader(input_name), quant_format=QuantFormat.QDQ, per_channel=True,
-                    weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8, op_types_to_quantize=["Conv"])
-    _copy_metadata(src, dst)
-
-
-def _copy_metadata(src: Path, dst: Path) -> None:
-    import onnx
-
-    orig, q = onnx.load(str(src), load_external_data=False), onnx.load(str(dst))
-    have = {p.key for p in q.metadata_props}
-    for prop in orig.metadata_props:
-        if prop.key not in have:
-            q.metadata_props.add(key=prop.key, value=prop.value)
-    onnx.save(q, str(dst))
+    copy_metadata(src, dst)
 
 
 def floor(eval_dir: Path, limit: int, config: str, out: Path) -> dict:
@@ -124,31 +47,23 @@ def main() -> None:
     ap.add_argument("--eval", required=True, type=Path)
     ap.add_argument("--limit", type=int, default=10)
     ap.add_argument("--ops", default="MatMul", help="comma-separated op types to quantize ('' = onnxruntime's default set)")
-    ap.add_argument("--static", action="store_true", help="QDQ static quantization calibrated on rendered pages")
     ap.add_argument("--work", type=Path, default=Path("/tmp/ocrd-bench/quant"))
     ap.add_argument("--json", type=Path, default=Path("bench/out/quantize_probe.json"))
     args = ap.parse_args()
     from ocrd.config import load_config
-    from ocrd.engine import model_set_from_config
+    from ocrd.models import model_set_from_config
 
     ms = model_set_from_config(load_config(None))
     args.work.mkdir(parents=True, exist_ok=True)
     ops = [o for o in args.ops.split(",") if o]
     rec_q = args.work / "rec_int8.onnx"
     det_q = args.work / "det_int8.onnx"
-    if args.static:
-        captured = _capture_inputs()
-        rec_batches = captured[ms.rec.path.name]
-        quantize_static_qdq(ms.rec.path, rec_q, rec_batches[:: max(1, len(rec_batches) // 150)])
-        quantize_static_qdq(ms.det.path, det_q, captured[ms.det.path.name])
-        ops = ["static QDQ: Conv"]
-    else:
-        quantize(ms.rec.path, rec_q, ops)
-        quantize(ms.det.path, det_q, ops)
+    quantize(ms.rec.path, rec_q, ops)
+    quantize(ms.det.path, det_q, ops)
     variants = {
-        "fp32 (defaults)": "{}",
-        "rec int8": f"recognize: {{model: {rec_q}}}",
-        "rec + det int8": f"recognize: {{model: {rec_q}}}\ndetect: {{model: {det_q}}}",
+        "fp32": "recognize: {precision: fp32}",
+        "rec int8": f"recognize: {{model: {rec_q}, precision: fp32}}",
+        "rec + det int8": f"recognize: {{model: {rec_q}, precision: fp32}}\ndetect: {{model: {det_q}}}",
     }
     rows = {}
     for name, cfg in variants.items():

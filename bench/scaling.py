@@ -37,6 +37,7 @@ def megapixel_sweep(eval_dir: Path, pages: int, targets: list[float]) -> list[di
 
     from ocrd.config import load_config
     from ocrd.engine import OcrEngine
+    from ocrd.int8 import prepare_model_set
     from ocrd.intake import decoder_env
     from ocrd.jobids import new_job_id
     from ocrd.pipeline import Job, process_file
@@ -59,7 +60,7 @@ def megapixel_sweep(eval_dir: Path, pages: int, targets: list[float]) -> list[di
     cfg_path.write_text("{}\n")
     cfg = load_config(cfg_path).with_outbox(WORK / "mp-out")
     os.environ.update(decoder_env(cfg.intake))
-    engine = OcrEngine.from_config(cfg, intra_op_threads=1)
+    engine = OcrEngine.from_config(cfg, model_set=prepare_model_set(cfg).model_set, intra_op_threads=1)
     engine.warm_up()
 
     def run(path: Path) -> dict:

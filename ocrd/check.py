@@ -14,7 +14,8 @@ from enum import StrEnum
 from pathlib import Path
 
 from ocrd.config import Config, load_config
-from ocrd.models import model_set_from_config
+from ocrd.int8 import cache_dir_for, lookup
+from ocrd.models import ModelSet, model_set_from_config
 from ocrd.errors import ConfigError, ExitCode, OcrdError
 
 
@@ -216,4 +217,28 @@ def _check_models(cfg: Config, report: CheckReport) -> list[Problem]:
             problems.append(Problem(ProblemKind.UNAVAILABLE, str(exc)))
         else:
             report.models.append(model_file.role)
+    if not problems and cfg.recognize.precision == "int8":
+        report.notes.append(_int8_note(cfg, model_set))
     return problems
+
+
+def _int8_note(cfg: Config, model_set: ModelSet) -> str:
+    """Whether the INT8 recognizer is ready; never a problem (the daemon builds it, or falls back to FP32)."""
+    cache_dir = cache_dir_for(cfg)
+    found = lookup(cache_dir, model_set.rec, model_set.rec.verify())
+    if found is not None:
+        try:
+            found.verify()
+            return f"INT8 recognizer ready: {found.path}"
+        except OcrdError:
+            return f"INT8 recognizer {found.path} does not match its record; `ocrd run` rebuilds it (about a minute)"
+    if not _writable_or_creatable(cache_dir):
+        return (f"INT8 recognizer not built and cache_dir {cache_dir} is not writable: "
+                "`ocrd run` will use the slower FP32 recognizer")  # fmt: skip
+    return f"INT8 recognizer not built yet: `ocrd run` builds it into {cache_dir} at start (about a minute, once)"
+
+
+def _writable_or_creatable(path: Path) -> bool:
+    while not path.exists():
+        path = path.parent
+    return path.is_dir() and os.access(path, os.W_OK | os.X_OK)

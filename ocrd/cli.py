@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ocrd import __version__
 from ocrd.errors import ExitCode, OcrdError
@@ -84,13 +84,11 @@ def cmd_process(args: argparse.Namespace) -> int:
     from ocrd.jobids import new_job_id
     from ocrd.outputs import choose_stem
     from ocrd.job import Job
-    from ocrd.models import model_set_from_config
     from ocrd.workers import WorkerPool, classify_failure
 
     cfg = _load(args)
     if args.outbox:
         cfg = cfg.with_outbox(Path(args.outbox))
-    verified = {f.role: f.verify_once() for f in model_set_from_config(cfg).files()}
     inputs = list(_iter_inputs(args.paths))
     if not inputs:
         print("ocrd process: no input files found", file=sys.stderr)
@@ -112,11 +110,13 @@ def cmd_process(args: argparse.Namespace) -> int:
     workers = min(workers, len(jobs))
     # Spawned workers inherit the environment: the decoder limits are in place before they import cv2.
     os.environ.update(decoder_env(cfg.intake))
+    models = _prepare_models(cfg)
     progress = _Progress(len(jobs))
     failures: Counter[str] = Counter()
     ok = 0
     t0 = time.perf_counter()
-    with WorkerPool(cfg, workers=workers, intra_op_threads=threads, verified=verified) as pool:
+    with WorkerPool(cfg, workers=workers, intra_op_threads=threads, model_set=models.model_set,
+                    verified=models.verified) as pool:  # fmt: skip
         # Largest files first: the last jobs are then short ones, so no worker is left alone with a long
         # page at the end while the others idle (results and the summary do not depend on the order).
         by_size = sorted(jobs, key=lambda job: _size_or_zero(job.path), reverse=True)
@@ -143,6 +143,25 @@ def cmd_process(args: argparse.Namespace) -> int:
         summary += "; failed: " + ", ".join(f"{reason} {n}" for reason, n in sorted(failures.items()))
     print(summary)
     return ExitCode.OK if not failures else ExitCode.SOME_FAILED
+
+
+def _prepare_models(cfg: Config):  # -> ocrd.int8.PreparedModels
+    """The verified model set to run; says so on stderr when the INT8 recognizer is being built first."""
+    from ocrd.int8 import prepare_model_set
+    from ocrd.logs import configure_logging
+
+    # Warnings (an INT8 fallback) to stderr; stdout stays the command's own output.
+    configure_logging(cfg.logging.format, "warning", stream=sys.stderr)
+    told = False
+
+    def waiting() -> None:
+        nonlocal told
+        if not told:
+            print("ocrd: building the INT8 recognizer from the installed model (once per model, about a minute)...",
+                  file=sys.stderr)  # fmt: skip
+            told = True
+
+    return prepare_model_set(cfg, waiting=waiting)
 
 
 def _same_source(json_path: Path, rel_path: str) -> bool:
@@ -172,12 +191,23 @@ def cmd_models(args: argparse.Namespace) -> int:
         rows.append(
             {"role": model_file.role, "path": str(model_file.path), "bytes": size, "sha256": digest, "status": status}
         )
+    recognizer: dict[str, Any] = {"precision": cfg.recognize.precision}
+    if not problems and cfg.recognize.precision == "int8":
+        # Verified shipped files: build (once) or verify the INT8 copy, as `ocrd run` would at start.
+        models = _prepare_models(cfg)
+        recognizer = {"precision": models.precision, "path": str(models.model_set.rec.path),
+                      "sha256": models.verified["rec"].sha256, "fallback_reason": models.fallback_reason}  # fmt: skip
     if args.json:
-        print(json.dumps({"model_set": model_set.name, "files": rows, "problems": problems}, indent=1))
+        print(json.dumps({"model_set": model_set.name, "files": rows, "recognizer": recognizer,
+                          "problems": problems}, indent=1))  # fmt: skip
     else:
         print(f"model set: {model_set.name} - {model_set.description}")
         for row in rows:
             print(f"  {row['role']:<8}{row['status']:<8}{row['bytes']:>12,} B  sha256 {row['sha256']}\n          {row['path']}")
+        if "path" in recognizer and recognizer["precision"] == "int8":
+            print(f"  rec int8 ok      built from rec     sha256 {recognizer['sha256']}\n          {recognizer['path']}")
+        elif recognizer.get("fallback_reason"):
+            print(f"warning: the FP32 recognizer will be used: {recognizer['fallback_reason']}", file=sys.stderr)
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
     return ExitCode.UNAVAILABLE if problems else ExitCode.OK

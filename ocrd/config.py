@@ -357,6 +357,7 @@ class RecognizeConfig:
     max_width_px: int = _key(3200, _Int(8, 32768))
     batch_size: int = _key(6, _Int(1, 256))
     max_stretch: float = _key(0.05, _Float(0, 1))  # widen crops by up to this to share a batch
+    precision: str = _key("int8", _Choice("int8", "fp32"))  # int8: a quantized copy built once (ocrd.int8)
     min_confidence: float = _key(0.5, _Float(0, 1))  # lines below are dropped
     mean: float = _key(0.5, _Float())
     std: float = _key(0.5, _Float(0, lo_open=True))
@@ -410,6 +411,7 @@ class Config:
     archive: Path = _key(Path("var/archive"), _Path())
     quarantine: Path = _key(Path("var/quarantine"), _Path())
     state_dir: Path = _key(Path("var/state"), _Path())
+    cache_dir: Path | None = _key(None, _Path(optional=True))  # derived files; None: see ocrd.int8.cache_dir_for
     on_success: str = _key("archive", _Choice("archive", "delete", "keep"))
     duplicates: str = _key("skip", _Choice("skip", "reprocess"))
     max_attempts: int = _key(3, _Int(1))

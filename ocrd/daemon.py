@@ -39,7 +39,8 @@ from ocrd.jobids import new_job_id
 from ocrd.joblog import JobLog, JobLogBusy, JobRow, JobState
 from ocrd.health import DurationHistogram, HealthServer, HealthSnapshot
 from ocrd.logs import get_logger, reopen_log_files
-from ocrd.models import file_sha256, model_set_from_config
+from ocrd.int8 import prepare_model_set
+from ocrd.models import file_sha256
 from ocrd.outputs import atomic_write_text, choose_stem
 from ocrd.job import Job, Outcome
 from ocrd.sdnotify import Notifier
@@ -127,11 +128,12 @@ class Daemon:
     def start(self) -> None:
         """Check everything, recover from a previous run, start workers and watchers, then say READY."""
         self._prepare_directories()
-        verified = {f.role: f.verify_once() for f in model_set_from_config(self.cfg).files()}
+        models = prepare_model_set(self.cfg, waiting=self._waiting_for_models)
         self.joblog = JobLog.for_config(self.cfg)
         self._recover()
         os.environ.update(decoder_env(self.cfg.intake))  # inherited by the spawned workers
-        self._pool = WorkerPool(self.cfg, workers=self.workers, intra_op_threads=self.threads, verified=verified)
+        self._pool = WorkerPool(self.cfg, workers=self.workers, intra_op_threads=self.threads,
+                                model_set=models.model_set, verified=models.verified)  # fmt: skip
         # READY means the models load in a worker: fail here, not on the first file.
         self._pool.wait_ready(timeout_s=max(60.0, self.cfg.workers.job_timeout_s))
         for inbox in self.cfg.inboxes:
@@ -143,9 +145,15 @@ class Daemon:
             self._http = HealthServer(self.cfg.http.listen, self.health_snapshot).start()
         log.info(
             "daemon_started", version=__version__, workers=self.workers, threads=self.threads,
+            recognizer=models.precision,
             inboxes=[i.name for i in self.cfg.inboxes], watch_modes=getattr(self._watcher, "modes", None),
         )  # fmt: skip
         self.notifier.ready(self._status_text())
+
+    def _waiting_for_models(self) -> None:
+        """Called every few seconds while the INT8 recognizer is built at first start: keep systemd informed."""
+        self.notifier.watchdog()
+        self.notifier.status("building the INT8 recognizer (first start with these models, about a minute)")
 
     def _recover(self) -> None:
         """Requeue interrupted jobs and finish the file moves a crash left half done."""

@@ -7,7 +7,7 @@ nothing about files, formats, job logs or outputs.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from ocrd import __version__
 from ocrd.classify import AngleClassifier, ClassifyParams
-from ocrd.detect import DetectParams, TextDetector
+from ocrd.detect import DetectedBox, DetectParams, TextDetector
 from ocrd.geometry import crop_quad, reading_order
 from ocrd.models import ModelSet, VerifiedFile, model_set_from_config, read_charset
 from ocrd.recognize import RecognizeParams, TextRecognizer
@@ -107,10 +107,19 @@ class OcrEngine:
 
     @classmethod
     def from_config(
-        cls, cfg: Config, *, intra_op_threads: int = 1, verified: Mapping[str, VerifiedFile] | None = None
+        cls,
+        cfg: Config,
+        *,
+        model_set: ModelSet | None = None,
+        intra_op_threads: int = 1,
+        verified: Mapping[str, VerifiedFile] | None = None,
     ) -> OcrEngine:
-        return cls(model_set_from_config(cfg), settings_from_config(cfg), intra_op_threads=intra_op_threads,
-                   verified=verified)  # fmt: skip
+        """An engine with `cfg`'s settings; `model_set` None: the configured files as shipped (no INT8 copy).
+
+        Callers that follow `recognize.precision` pass the set `ocrd.int8.prepare_model_set` returns.
+        """
+        return cls(model_set or model_set_from_config(cfg), settings_from_config(cfg),
+                   intra_op_threads=intra_op_threads, verified=verified)  # fmt: skip
 
     def describe(self) -> dict[str, Any]:
         """The `engine` block of the result JSON: version, model set, files and parameters."""
@@ -132,6 +141,21 @@ class OcrEngine:
         canvas[56:72, 32:224] = 0
         self.read(canvas)
 
+    def _upright_lines(self, image: np.ndarray, boxes: list[DetectedBox]) -> tuple[list[DetectedBox], list[np.ndarray]]:
+        """Boxes in reading order with their line crops, each turned upright when the classifier says so."""
+        order = reading_order([b.quad for b in boxes])
+        boxes = [boxes[i] for i in order]
+        crops = [crop_quad(image, b.quad) for b in boxes]
+        if self._classifier is not None and crops:
+            crops, _ = self._classifier.upright(crops)
+        return boxes, crops
+
+    def recognizer_inputs(self, image: np.ndarray) -> Iterator[np.ndarray]:
+        """The batches `read(image)` would hand to the recognition model (to calibrate a quantized copy)."""
+        _, crops = self._upright_lines(image, self._detector.detect(image))
+        for _, batch in self._recognizer.input_batches(crops):
+            yield batch
+
     def read(self, image: np.ndarray, *, index: int = 0, orientation_applied: int = 0) -> PageResult:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"expected a BGR uint8 image, got shape {image.shape} dtype {image.dtype}")
@@ -139,11 +163,7 @@ class OcrEngine:
         t0 = time.perf_counter()
         boxes = self._detector.detect(image)
         t1 = time.perf_counter()
-        order = reading_order([b.quad for b in boxes])
-        boxes = [boxes[i] for i in order]
-        crops = [crop_quad(image, b.quad) for b in boxes]
-        if self._classifier is not None and crops:
-            crops, _ = self._classifier.upright(crops)
+        boxes, crops = self._upright_lines(image, boxes)
         t2 = time.perf_counter()
         recognitions = self._recognizer.recognize(crops) if crops else []
         t3 = time.perf_counter()

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ocrd.config import InboxConfig
+from ocrd.durable import fsync_dir
 from ocrd.logs import get_logger
 from ocrd.inbox_rules import OCRD_DIR_NAME, is_ignored, is_ignored_name
 
@@ -30,19 +31,6 @@ _NO_HARDLINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, err
 
 def work_root(inbox_root: Path) -> Path:
     return Path(inbox_root) / OCRD_DIR_NAME / WORK_DIR_NAME
-
-
-def fsync_dir(path: Path) -> None:
-    """Make the entries of directory `path` durable (a rename is only durable once its directories are synced)."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        # Some network file systems refuse fsync on a directory; the data itself was synced.
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
-            raise
-    finally:
-        os.close(fd)
 
 
 def makedirs_durable(path: Path) -> None:

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
+from ocrd.durable import fsync_dir
+
 if TYPE_CHECKING:
     from ocrd.results import DocumentResult, PageResult
 
@@ -62,15 +64,6 @@ class OutputsConfig(Protocol):
 
 
 # ---------------------------------------------------------------- atomic primitives
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a directory's entries (a rename, a new file) durable."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

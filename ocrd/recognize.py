@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -81,11 +82,11 @@ class TextRecognizer:
                 batches.append([index])
         return batches
 
-    def recognize(self, crops: list[np.ndarray]) -> list[Recognition]:
+    def input_batches(self, crops: list[np.ndarray]) -> Iterator[tuple[list[int], np.ndarray]]:
+        """The model inputs for `crops`: (crop indices, normalised NCHW batch), narrowest crops first."""
         p = self._params
         widths = [self._target_width(c) for c in crops]
         order = sorted(range(len(crops)), key=lambda i: widths[i])
-        results: list[Recognition | None] = [None] * len(crops)
         for chunk in self._batches(order, widths):
             batch_w = max(widths[i] for i in chunk)
             if p.max_stretch > 0:
@@ -100,6 +101,11 @@ class TextRecognizer:
                 view = batch[row, :, :, : widths[index]]
                 view *= 1.0 / (255.0 * p.std)
                 view -= p.mean / p.std
+            yield chunk, batch
+
+    def recognize(self, crops: list[np.ndarray]) -> list[Recognition]:
+        results: list[Recognition | None] = [None] * len(crops)
+        for chunk, batch in self.input_batches(crops):
             probs = self._model.run(batch)
             for index, rec in zip(chunk, ctc_greedy_decode(probs, self._charset)):
                 results[index] = rec

@@ -25,14 +25,16 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from ocrd.config import Config
-    from ocrd.models import VerifiedFile
+    from ocrd.models import ModelSet, VerifiedFile
     from ocrd.job import Job, Outcome
 
 # Per-process state of a worker: built once by _init_worker, used by every job it runs.
 _worker_state: dict[str, Any] = {}
 
 
-def _init_worker(cfg: Config, intra_op_threads: int, verified: Mapping[str, VerifiedFile] | None) -> None:
+def _init_worker(
+    cfg: Config, intra_op_threads: int, model_set: ModelSet | None, verified: Mapping[str, VerifiedFile] | None
+) -> None:
     # Ctrl-C in a terminal signals the whole process group; only the main
     # process decides how to stop, so workers ignore it and finish their job.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -49,7 +51,7 @@ def _init_worker(cfg: Config, intra_op_threads: int, verified: Mapping[str, Veri
     if cfg.workers.reuse_freed_memory:
         keep_freed_memory_for_reuse()
 
-    engine = OcrEngine.from_config(cfg, intra_op_threads=intra_op_threads, verified=verified)
+    engine = OcrEngine.from_config(cfg, model_set=model_set, intra_op_threads=intra_op_threads, verified=verified)
     engine.warm_up()
     _worker_state["engine"] = engine
     _worker_state["cfg"] = cfg
@@ -100,15 +102,20 @@ class WorkerPool:
         *,
         workers: int,
         intra_op_threads: int,
+        model_set: ModelSet | None = None,
         verified: Mapping[str, VerifiedFile] | None = None,
     ):
-        """`verified`: the main process's verification of the model files (workers then skip re-hashing)."""
+        """`model_set`: the files to load (`ocrd.int8.prepare_model_set`'s); None: the configured files as shipped.
+
+        `verified`: the main process's verification of those files (workers then skip re-hashing).
+        """
         self.workers = workers
         self.timeout_s = cfg.workers.job_timeout_s
         self.max_rss_mb = cfg.workers.max_rss_mb
         self.recycled = 0
         self._cfg = cfg
         self._threads = intra_op_threads
+        self._model_set = model_set
         self._verified = dict(verified) if verified else None
         self._pool = self._new_pool()
         self._retired: list[pebble.ProcessPool] = []
@@ -118,7 +125,7 @@ class WorkerPool:
             max_workers=self.workers,
             max_tasks=self._cfg.workers.max_jobs_per_worker,
             initializer=_init_worker,
-            initargs=(self._cfg, self._threads, self._verified),
+            initargs=(self._cfg, self._threads, self._model_set, self._verified),
             context=multiprocessing.get_context("spawn"),
         )
 

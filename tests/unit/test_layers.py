@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "jobids": 1,
     "job": 1,
     "sdnotify": 1,
+    "durable": 1,
     "intake": 2,
     "runtime": 2,
     "models": 2,
@@ -37,6 +38,7 @@ LAYERS: dict[str, int] = {
     "inbox": 4,
     "workers": 5,
     "pipeline": 5,
+    "int8": 5,
     "daemon": 6,
     "requeue": 6,
     "check": 6,
@@ -50,7 +52,8 @@ LAYER_PREFIXES = ("intake", "inbox")
 # Third-party top-level package -> module-name prefixes allowed to import it.
 OWNERS: dict[str, tuple[str, ...]] = {
     "yaml": ("config",),
-    "onnxruntime": ("runtime",),
+    "onnxruntime": ("runtime", "int8"),  # int8: onnxruntime.quantization builds the INT8 copy
+    "onnx": ("int8",),
     "pyclipper": ("geometry",),
     "structlog": ("logs",),
     "pebble": ("workers",),

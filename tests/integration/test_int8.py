@@ -1,0 +1,69 @@
+"""The INT8 recognizer built for real: cached and verified, rebuilt byte for byte when damaged, FP32 when impossible."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from ocrd.config import config_from_mapping
+from ocrd.int8 import MIN_AGREEMENT, RECIPE, prepare_model_set
+from ocrd.models import file_sha256, model_set_from_config
+
+
+def _record(path: Path) -> dict:
+    return json.loads(path.with_name(path.name + ".json").read_text())
+
+
+def test_default_run_uses_the_verified_int8_copy(prepared_models, session_cache_dir):
+    rec = prepared_models.model_set.rec
+    assert rec.path.parent == session_cache_dir and RECIPE in rec.path.name
+    record = _record(rec.path)
+    assert record["sha256"] == file_sha256(rec.path) == prepared_models.verified["rec"].sha256
+    assert record["agreement"] >= MIN_AGREEMENT
+    shipped = model_set_from_config(config_from_mapping({}, rec.path.parent))
+    assert record["source_sha256"] == file_sha256(shipped.rec.path)
+    # The other models are the shipped files.
+    assert prepared_models.model_set.det == shipped.det and prepared_models.model_set.cls == shipped.cls
+
+
+def test_a_damaged_copy_is_rebuilt_to_the_same_bytes(prepared_models, tmp_path):
+    cache = tmp_path / "cache"
+    shutil.copytree(prepared_models.model_set.rec.path.parent, cache)
+    damaged = cache / prepared_models.model_set.rec.path.name
+    original_sha = _record(damaged)["sha256"]
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    older = cache / damaged.name.replace(RECIPE, "older-recipe")
+    older.write_bytes(b"a copy an earlier ocrd built")
+    other_model = cache / "another-model.0123456789abcdef.older-recipe.int8.onnx"
+    other_model.write_bytes(b"another source model's copy")
+
+    prepared = prepare_model_set(config_from_mapping({"cache_dir": str(cache)}, tmp_path))
+
+    assert prepared.precision == "int8" and prepared.model_set.rec.path == damaged
+    # Building is deterministic: the same calibration gives the same file.
+    assert file_sha256(damaged) == original_sha == prepared.verified["rec"].sha256
+    assert not list(cache.glob(".int8-build-*"))
+    # The superseded copy of this model goes; another model's copy stays.
+    assert not older.exists() and other_model.exists()
+
+
+def test_an_unusable_cache_falls_back_to_fp32(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    cfg = config_from_mapping({"cache_dir": str(blocker / "ocrd")}, tmp_path)
+
+    prepared = prepare_model_set(cfg)
+
+    assert prepared.precision == "fp32"
+    assert "not-a-folder" in (prepared.fallback_reason or "")
+    assert prepared.model_set.rec == model_set_from_config(cfg).rec
+
+
+def test_fp32_precision_uses_the_shipped_recognizer(tmp_path):
+    cfg = config_from_mapping({"recognize": {"precision": "fp32"}}, tmp_path)
+    prepared = prepare_model_set(cfg)
+    assert prepared.precision == "fp32" and prepared.fallback_reason is None
+    assert prepared.model_set.rec == model_set_from_config(cfg).rec
