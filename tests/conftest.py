@@ -1,5 +1,5 @@
-"""Session-wide test environment: a cache directory of the session's own, so every run builds the INT8
-recognizer once from scratch (as a fresh install does) and never touches the user's ~/.cache/ocrd."""
+"""Session-wide test environment: a cache directory of the session's own, so every run that needs the INT8
+recognizer builds it once from scratch (as a fresh install does) and never touches the user's ~/.cache/ocrd."""
 
 from __future__ import annotations
 
@@ -26,10 +26,11 @@ def session_cache_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def prepared_models(session_cache_dir, tmp_path_factory):
-    """The default model set as `ocrd run` prepares it: builds the INT8 recognizer into the session cache."""
+    """The models `ocrd run` prepares with `recognize.precision: int8`: builds the INT8 recognizer into the session cache."""
     from ocrd.config import config_from_mapping
     from ocrd.int8 import prepare_model_set
 
-    prepared = prepare_model_set(config_from_mapping({}, Path(tmp_path_factory.mktemp("prepare"))))
+    cfg = config_from_mapping({"recognize": {"precision": "int8"}}, Path(tmp_path_factory.mktemp("prepare")))
+    prepared = prepare_model_set(cfg)
     assert prepared.precision == "int8", prepared.fallback_reason
     return prepared

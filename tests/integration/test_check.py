@@ -43,19 +43,22 @@ def test_good_setup_exits_0_with_an_ok_summary_and_notes_for_dirs_to_create(tmp_
     assert proc.stderr == ""
     assert proc.stdout.splitlines()[-1].startswith("ok: config ")
     assert "model set ppocrv6-small verified" in proc.stdout
-    # The session's INT8 recognizer is built (tests/conftest.py); check says so and never fails on it.
-    assert "note: INT8 recognizer ready: " in proc.stdout
     # Missing but creatable folders are fine, and said so; existing ones are not mentioned.
     assert f"note: archive {tmp_path / 'archive'} does not exist; `ocrd run` will create it" in proc.stdout
     assert "note: outbox" not in proc.stdout
     assert ocrd_check(write_config(tmp_path), "--quiet").stdout == ""
 
 
-def test_int8_recognizer_not_built_yet_is_a_note_not_a_problem(tmp_path):
+def test_int8_recognizer_state_is_a_note_never_a_problem(tmp_path, prepared_models):
     (tmp_path / "in" / "scans").mkdir(parents=True)
-    proc = ocrd_check(write_config(tmp_path, "cache_dir: empty-cache\n"))
+    proc = ocrd_check(write_config(tmp_path, "recognize: {precision: int8}\n"))
+    assert proc.returncode == 0, proc.stderr
+    # The session's INT8 recognizer is built (tests/conftest.py).
+    assert f"note: INT8 recognizer ready: {prepared_models.model_set.rec.path}" in proc.stdout
+    proc = ocrd_check(write_config(tmp_path, "recognize: {precision: int8}\ncache_dir: empty-cache\n"))
     assert proc.returncode == 0, proc.stderr
     assert f"note: INT8 recognizer not built yet: `ocrd run` builds it into {tmp_path / 'empty-cache'}" in proc.stdout
+    assert "INT8" not in ocrd_check(write_config(tmp_path)).stdout  # FP32, the default: nothing to say
 
 
 def test_invalid_config_exits_78_with_one_line_per_problem(tmp_path):

@@ -6,16 +6,23 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from ocrd.config import config_from_mapping
+from ocrd.engine import OcrEngine
 from ocrd.int8 import MIN_AGREEMENT, RECIPE, prepare_model_set
 from ocrd.models import file_sha256, model_set_from_config
+from tests.fonts import CJK_FONT, latin_font_path, render_lines
 
 
 def _record(path: Path) -> dict:
     return json.loads(path.with_name(path.name + ".json").read_text())
 
 
-def test_default_run_uses_the_verified_int8_copy(prepared_models, session_cache_dir):
+INT8 = {"recognize": {"precision": "int8"}}
+
+
+def test_int8_run_uses_the_verified_copy(prepared_models, session_cache_dir):
     rec = prepared_models.model_set.rec
     assert rec.path.parent == session_cache_dir and RECIPE in rec.path.name
     record = _record(rec.path)
@@ -40,7 +47,7 @@ def test_a_damaged_copy_is_rebuilt_to_the_same_bytes(prepared_models, tmp_path):
     other_model = cache / "another-model.0123456789abcdef.older-recipe.int8.onnx"
     other_model.write_bytes(b"another source model's copy")
 
-    prepared = prepare_model_set(config_from_mapping({"cache_dir": str(cache)}, tmp_path))
+    prepared = prepare_model_set(config_from_mapping(INT8 | {"cache_dir": str(cache)}, tmp_path))
 
     assert prepared.precision == "int8" and prepared.model_set.rec.path == damaged
     # Building is deterministic: the same calibration gives the same file.
@@ -53,7 +60,7 @@ def test_a_damaged_copy_is_rebuilt_to_the_same_bytes(prepared_models, tmp_path):
 def test_an_unusable_cache_falls_back_to_fp32(tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder should be")
-    cfg = config_from_mapping({"cache_dir": str(blocker / "ocrd")}, tmp_path)
+    cfg = config_from_mapping(INT8 | {"cache_dir": str(blocker / "ocrd")}, tmp_path)
 
     prepared = prepare_model_set(cfg)
 
@@ -62,8 +69,20 @@ def test_an_unusable_cache_falls_back_to_fp32(tmp_path):
     assert prepared.model_set.rec == model_set_from_config(cfg).rec
 
 
-def test_fp32_precision_uses_the_shipped_recognizer(tmp_path):
-    cfg = config_from_mapping({"recognize": {"precision": "fp32"}}, tmp_path)
+def test_fp32_the_default_uses_the_shipped_recognizer(tmp_path):
+    cfg = config_from_mapping({}, tmp_path)
     prepared = prepare_model_set(cfg)
     assert prepared.precision == "fp32" and prepared.fallback_reason is None
     assert prepared.model_set.rec == model_set_from_config(cfg).rec
+
+
+def test_int8_engine_reads_rendered_english_and_chinese(prepared_models, tmp_path):
+    latin = latin_font_path()
+    if latin is None:
+        pytest.skip("no DejaVu Sans on this machine")
+    english = ["INVOICE 2026-0042", "Total due: 1,284.50 EUR", "Thank you for your order"]
+    image, _ = render_lines(english, latin, size_px=30)
+    chinese, _ = render_lines(["我是中国人", "正品促销"], CJK_FONT, size_px=40)
+    engine = OcrEngine.from_config(config_from_mapping(INT8, tmp_path), model_set=prepared_models.model_set)
+    assert [line.text for line in engine.read(image).lines] == english
+    assert [line.text for line in engine.read(chinese).lines] == ["我是中国人", "正品促销"]

@@ -148,6 +148,7 @@ def test_sysusers_then_tmpfiles_build_the_tree_in_a_temp_root(tmp_path):
         "srv/ocrd/quarantine": (0o2750, int(uid), int(gid)),
         "var/lib/ocrd": (0o750, int(uid), int(gid)),
         "var/log/ocrd": (0o750, int(uid), int(gid)),
+        "var/cache/ocrd": (0o750, int(uid), int(gid)),
     }
     for rel, (mode, owner, group) in expected.items():
         st = (root / rel).stat()
