@@ -231,11 +231,11 @@ def _int8_note(cfg: Config, model_set: ModelSet) -> str:
             found.verify()
             return f"INT8 recognizer ready: {found.path}"
         except OcrdError:
-            return f"INT8 recognizer {found.path} does not match its record; `ocrd run` rebuilds it (about a minute)"
+            return f"INT8 recognizer {found.path} does not match its record; `ocrd run` rebuilds it (one to two minutes)"
     if not _writable_or_creatable(cache_dir):
         return (f"INT8 recognizer not built and cache_dir {cache_dir} is not writable: "
                 "`ocrd run` will use the slower FP32 recognizer")  # fmt: skip
-    return f"INT8 recognizer not built yet: `ocrd run` builds it into {cache_dir} at start (about a minute, once)"
+    return f"INT8 recognizer not built yet: `ocrd run` builds it into {cache_dir} at start (one to two minutes, once)"
 
 
 def _writable_or_creatable(path: Path) -> bool:

@@ -157,7 +157,7 @@ def _prepare_models(cfg: Config):  # -> ocrd.int8.PreparedModels
     def waiting() -> None:
         nonlocal told
         if not told:
-            print("ocrd: building the INT8 recognizer from the installed model (once per model, about a minute)...",
+            print("ocrd: building the INT8 recognizer from the installed model (once per model, one to two minutes)...",
                   file=sys.stderr)  # fmt: skip
             told = True
 

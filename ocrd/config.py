@@ -357,7 +357,7 @@ class RecognizeConfig:
     max_width_px: int = _key(3200, _Int(8, 32768))
     batch_size: int = _key(6, _Int(1, 256))
     max_stretch: float = _key(0.05, _Float(0, 1))  # widen crops by up to this to share a batch
-    precision: str = _key("fp32", _Choice("fp32", "int8"))  # int8: a quantized copy built once (ocrd.int8)
+    precision: str = _key("int8", _Choice("int8", "fp32"))  # int8: a quantized copy built once (ocrd.int8)
     min_confidence: float = _key(0.5, _Float(0, 1))  # lines below are dropped
     mean: float = _key(0.5, _Float())
     std: float = _key(0.5, _Float(0, lo_open=True))

@@ -153,7 +153,7 @@ class Daemon:
     def _waiting_for_models(self) -> None:
         """Called every few seconds while the INT8 recognizer is built at first start: keep systemd informed."""
         self.notifier.watchdog()
-        self.notifier.status("building the INT8 recognizer (first start with these models, about a minute)")
+        self.notifier.status("building the INT8 recognizer (first start with these models, one to two minutes)")
 
     def _recover(self) -> None:
         """Requeue interrupted jobs and finish the file moves a crash left half done."""

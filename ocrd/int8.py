@@ -1,13 +1,14 @@
 """The INT8 recognizer: an onnxruntime static-quantized copy of the configured recognition model.
 
-Why: on CPUs with 8-bit dot-product instructions (AVX2/AVX-512-VNNI, Arm dotprod) the recognizer's
-convolutions run 25-40 % faster in INT8, and recognition is most of a page's time; on the eval
-receipts the scores stayed above the bar (docs/benchmarks.md, "INT8 recognizer").
+Why: recognition is most of a page's time, and with 8-bit dot-product instructions (AVX-512-VNNI,
+AVX-VNNI, Arm dotprod) its convolutions run much faster in INT8: ~30 % more pages per minute on the
+eval receipts, every accuracy bar still met (docs/benchmarks.md, "INT8 recognizer").
 
 How: built once, never downloaded. The FP32 model (verified against its recorded sha256 first)
-reads the rendered pages shipped in `ocrd/calibration/` (clean, and blurred with noise as a scan
-is); the recognizer inputs it produces calibrate onnxruntime's `quantize_static` (QDQ, convolution
-weights INT8 per channel, activations UINT8). The file goes into the cache directory under a name
+reads the rendered pages shipped in `ocrd/calibration/`, made to look scanned (scaled, blurred,
+noisy); the recognizer inputs it produces calibrate onnxruntime's `quantize_static` (QDQ,
+convolution weights INT8 per channel, activations UINT8), and the convolutions whose inputs 8 bits
+represent worst are left FP32 (`_sensitive_convolutions`). The file goes into the cache directory under a name
 made of the source model's digest and the recipe version, next to a record of its own sha256; every
 load checks the file against that record, and a file that does not match is rebuilt. Building is
 deterministic (same inputs, same bytes) and runs in a child process, so the calling process never
@@ -36,6 +37,7 @@ from ocrd.models import ModelFile, ModelSet, VerifiedFile, file_sha256, model_se
 
 if TYPE_CHECKING:
     import numpy as np
+    from onnxruntime.quantization import CalibrationDataReader
 
     from ocrd.config import Config
 
@@ -43,13 +45,17 @@ log = get_logger("ocrd.int8")
 
 # Part of the cached file's name: change it whenever the calibration pages, their variants or the
 # quantization settings change, so that no file built the old way is used again.
-RECIPE = "qdq-conv-s8u8-pc-r2"
+RECIPE = "qdq-conv-s8u8-pc-sqnr40-r3"
 # The built copy must read the clean calibration pages (not used to calibrate) like the FP32 model
 # does, to at least this agreement, or it is discarded; a bad build (another CPU's kernels, a custom
 # model that quantizes badly) then costs speed, never text. Measured: 0.99+ for the shipped model.
 MIN_AGREEMENT = 0.97
+# Convolutions whose input keeps less signal than this in 8 bits stay FP32 (_sensitive_convolutions).
+MIN_SQNR_DB = 40.0
+# Every n-th calibration batch feeds that sensitivity analysis (it keeps all activations in memory).
+SENSITIVITY_EVERY = 25
 CALIBRATION_DIR = Path(__file__).parent / "calibration"
-# Longest a build (or the wait for another process's build) may take; ~1 minute on 2 cores.
+# Longest a build (or the wait for another process's build) may take; 1-2 minutes on 2 cores.
 BUILD_TIMEOUT_S = 900.0
 _LOCK_NAME = ".int8-build.lock"
 
@@ -103,7 +109,7 @@ def lookup(cache_dir: Path, source: ModelFile, source_sha256: str) -> ModelFile 
 def prepare_model_set(cfg: Config, *, waiting: Callable[[], None] | None = None) -> PreparedModels:
     """The configured model set, verified, with the recognizer replaced by its INT8 copy if so configured.
 
-    Builds the copy on first use (about a minute); `waiting` is called every few seconds meanwhile
+    Builds the copy on first use (one to two minutes); `waiting` is called every few seconds meanwhile
     (the daemon pings systemd's watchdog from it). Raises ModelError only for the FP32 files.
     """
     model_set = model_set_from_config(cfg)
@@ -139,7 +145,7 @@ def _cached_or_built(
         target = cached_path(cache_dir, source, source_sha256)
         _remove_stale_temp(cache_dir)
         log.info("int8_building", source=str(source.path), target=str(target),
-                 note="first start with this model: about a minute, once")  # fmt: skip
+                 note="first start with this model: one to two minutes, once")  # fmt: skip
         started = time.monotonic()
         _build_in_child(cfg, source, source_sha256, target, waiting)
         built = lookup(cache_dir, source, source_sha256)
@@ -267,6 +273,41 @@ def text_agreement(reference: list[str], candidate: list[str]) -> float:
     return SequenceMatcher(None, "\n".join(reference), "\n".join(candidate), autojunk=False).ratio()
 
 
+def _sensitive_convolutions(
+    prepared: Path, quantized: Path, float_feed: CalibrationDataReader, qdq_feed: CalibrationDataReader
+) -> dict[str, float]:
+    """Convolutions whose input activation loses most in 8 bits: {node name: signal-to-quantization-noise dB}.
+
+    onnxruntime's QDQ debugging tools run the float and the fully quantized model on calibration
+    batches and compare each quantized tensor before and after its quantize/dequantize pair. Inputs
+    below MIN_SQNR_DB (measured on the shipped model: 28-37 dB for ten of them, all after residual or
+    activation arithmetic with a wide range) are left in FP32; their convolutions cost ~10 % of the
+    speed gain and carry most of the accuracy loss (docs/benchmarks.md, "INT8 recognizer").
+    """
+    import tempfile
+
+    import onnx
+    from onnxruntime.quantization import qdq_loss_debug
+
+    with tempfile.TemporaryDirectory(prefix=".int8-build-sqnr-", dir=quantized.parent) as tmp:
+        float_aug, qdq_aug = Path(tmp) / "float.onnx", Path(tmp) / "qdq.onnx"
+        for model, augmented in ((prepared, float_aug), (quantized, qdq_aug)):
+            qdq_loss_debug.modify_model_output_intermediate_tensors(str(model), str(augmented), op_types_for_saving=["Conv"])
+        float_acts = qdq_loss_debug.collect_activations(str(float_aug), float_feed)
+        qdq_acts = qdq_loss_debug.collect_activations(str(qdq_aug), qdq_feed)
+    errors = qdq_loss_debug.compute_activation_error(qdq_loss_debug.create_activation_matching(qdq_acts, float_acts))
+    convolutions_of: dict[str, list[str]] = {}
+    for node in onnx.load(str(prepared), load_external_data=False).graph.node:
+        if node.op_type == "Conv":
+            convolutions_of.setdefault(node.input[0], []).append(node.name)
+    sensitive: dict[str, float] = {}
+    for tensor, error in errors.items():
+        sqnr = error.get("qdq_err")
+        if tensor in convolutions_of and sqnr is not None and float(sqnr) < MIN_SQNR_DB:
+            sensitive.update({name: float(sqnr) for name in convolutions_of[tensor]})
+    return sensitive
+
+
 def copy_metadata(source: Path, quantized: Path) -> None:
     """Copy the source model's metadata (the recognizer's charset lives there) that quantization dropped."""
     import onnx
@@ -317,8 +358,8 @@ def build(cfg: Config, source: ModelFile, source_sha256: str, target: Path) -> N
     input_name = original.graph.input[0].name
 
     class Feed(CalibrationDataReader):
-        def __init__(self) -> None:
-            self._feeds = iter({input_name: batch} for batch in batches)
+        def __init__(self, feed_batches: list[np.ndarray] = batches) -> None:
+            self._feeds = iter({input_name: batch} for batch in feed_batches)
 
         def get_next(self):  # noqa: ANN202 - onnxruntime's interface
             return next(self._feeds, None)
@@ -332,9 +373,13 @@ def build(cfg: Config, source: ModelFile, source_sha256: str, target: Path) -> N
         else:
             onnx.save(original, str(upgraded))
         quant_pre_process(str(upgraded), str(prepared), skip_symbolic_shape=True)
-        quantize_static(str(prepared), str(quantized), Feed(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
-                        op_types_to_quantize=["Conv"])  # fmt: skip
+        settings = dict(quant_format=QuantFormat.QDQ, per_channel=True, weight_type=QuantType.QInt8,
+                        activation_type=QuantType.QUInt8, op_types_to_quantize=["Conv"])  # fmt: skip
+        # First every convolution, then again without those whose input 8 bits represent worst.
+        quantize_static(str(prepared), str(quantized), Feed(), **settings)
+        sample = batches[::SENSITIVITY_EVERY]
+        sensitive = _sensitive_convolutions(prepared, quantized, Feed(sample), Feed(sample))
+        quantize_static(str(prepared), str(quantized), Feed(), nodes_to_exclude=sorted(sensitive), **settings)
         copy_metadata(source.path, quantized)
         agreement = _agreement(cfg, fp32_set, quantized)
         if agreement < MIN_AGREEMENT:
@@ -349,6 +394,7 @@ def build(cfg: Config, source: ModelFile, source_sha256: str, target: Path) -> N
             "source_sha256": source_sha256,
             "calibration_batches": len(batches),
             "agreement": round(agreement, 4),
+            "fp32_convolutions": {name: round(sqnr, 1) for name, sqnr in sorted(sensitive.items())},
             "onnxruntime": ort_version,
             "onnx": onnx.__version__,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

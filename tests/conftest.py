@@ -1,5 +1,5 @@
-"""Session-wide test environment: a cache directory of the session's own, so every run that needs the INT8
-recognizer builds it once from scratch (as a fresh install does) and never touches the user's ~/.cache/ocrd."""
+"""Session-wide test environment: a cache directory of the session's own, so every run builds the INT8
+recognizer once from scratch (as a fresh install does) and never touches the user's ~/.cache/ocrd."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def session_cache_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def prepared_models(session_cache_dir, tmp_path_factory):
-    """The models `ocrd run` prepares with `recognize.precision: int8`: builds the INT8 recognizer into the session cache."""
+    """The default models as `ocrd run` prepares them: builds the INT8 recognizer into the session cache."""
     from ocrd.config import config_from_mapping
     from ocrd.int8 import prepare_model_set
 

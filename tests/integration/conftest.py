@@ -10,14 +10,19 @@ from ocrd.config import config_from_mapping
 from ocrd.engine import OcrEngine
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _models_ready(prepared_models):
+    """Build the INT8 recognizer before the first test, not inside one test's timeout."""
+
+
 @pytest.fixture(scope="session")
-def engine(tmp_path_factory) -> OcrEngine:
-    """The default model set with the angle classifier on, one intra-op thread (the machine is shared)."""
+def engine(tmp_path_factory, prepared_models) -> OcrEngine:
+    """The default models (INT8 recognizer) with the angle classifier on, one intra-op thread (the machine is shared)."""
     cfg = config_from_mapping({}, Path(tmp_path_factory.mktemp("engine")))
-    return OcrEngine.from_config(cfg, intra_op_threads=1)
+    return OcrEngine.from_config(cfg, model_set=prepared_models.model_set, intra_op_threads=1)
 
 
 @pytest.fixture(scope="session")
-def engine_without_classifier(tmp_path_factory) -> OcrEngine:
+def engine_without_classifier(tmp_path_factory, prepared_models) -> OcrEngine:
     cfg = config_from_mapping({"classify": {"enabled": False}}, Path(tmp_path_factory.mktemp("engine")))
-    return OcrEngine.from_config(cfg, intra_op_threads=1)
+    return OcrEngine.from_config(cfg, model_set=prepared_models.model_set, intra_op_threads=1)

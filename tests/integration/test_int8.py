@@ -26,6 +26,7 @@ def test_int8_run_uses_the_verified_copy(prepared_models, session_cache_dir):
     rec = prepared_models.model_set.rec
     assert rec.path.parent == session_cache_dir and RECIPE in rec.path.name
     record = _record(rec.path)
+    assert record["fp32_convolutions"]  # the sensitivity analysis left some convolutions in FP32
     assert record["sha256"] == file_sha256(rec.path) == prepared_models.verified["rec"].sha256
     assert record["agreement"] >= MIN_AGREEMENT
     shipped = model_set_from_config(config_from_mapping({}, rec.path.parent))
@@ -69,8 +70,8 @@ def test_an_unusable_cache_falls_back_to_fp32(tmp_path):
     assert prepared.model_set.rec == model_set_from_config(cfg).rec
 
 
-def test_fp32_the_default_uses_the_shipped_recognizer(tmp_path):
-    cfg = config_from_mapping({}, tmp_path)
+def test_fp32_uses_the_shipped_recognizer(tmp_path):
+    cfg = config_from_mapping({"recognize": {"precision": "fp32"}}, tmp_path)
     prepared = prepare_model_set(cfg)
     assert prepared.precision == "fp32" and prepared.fallback_reason is None
     assert prepared.model_set.rec == model_set_from_config(cfg).rec

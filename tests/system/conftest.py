@@ -12,6 +12,11 @@ import pytest
 from tests.system.harness import DaemonHarness
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _models_ready(prepared_models):
+    """Build the INT8 recognizer once, before the first daemon starts (each would otherwise wait on it)."""
+
+
 @pytest.fixture
 def ocrd_daemon(tmp_path):
     """A DaemonHarness on tmp_path (not started: call `.start()`, after `.write_config(...)` for overrides)."""
