@@ -75,13 +75,21 @@ class Int8BuildError(ModelError):
 
 
 def cache_dir_for(cfg: Config, environ: os._Environ[str] | dict[str, str] = os.environ) -> Path:
-    """`cache_dir` from the config, else systemd's $CACHE_DIRECTORY, else $XDG_CACHE_HOME/ocrd or ~/.cache/ocrd."""
+    """`cache_dir` from the config, else systemd's $CACHE_DIRECTORY, else $XDG_CACHE_HOME/ocrd or ~/.cache/ocrd.
+
+    A service user without a home directory (and no systemd cache directory) gets `<state_dir>/cache`.
+    """
     if cfg.cache_dir is not None:
         return cfg.cache_dir
     if environ.get("CACHE_DIRECTORY"):
         return Path(environ["CACHE_DIRECTORY"].split(":")[0])
-    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "ocrd"
+    if environ.get("XDG_CACHE_HOME"):
+        return Path(environ["XDG_CACHE_HOME"]) / "ocrd"
+    try:
+        home = Path.home()
+    except RuntimeError:  # no $HOME and no passwd entry
+        return cfg.state_dir / "cache"
+    return home / ".cache" / "ocrd"
 
 
 def cached_path(cache_dir: Path, source: ModelFile, source_sha256: str) -> Path:

@@ -26,6 +26,15 @@ def test_cache_dir_prefers_config_then_systemd_then_xdg_then_home(tmp_path):
     assert cache_dir_for(configured, {"CACHE_DIRECTORY": "/var/cache/ocrd"}) == tmp_path / "models-cache"
 
 
+def test_cache_dir_without_a_home_directory_is_under_state_dir(tmp_path, monkeypatch):
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    cfg = config_from_mapping({}, tmp_path)
+    assert cache_dir_for(cfg, {}) == cfg.state_dir / "cache"
+
+
 def _built(tmp_path: Path, **record_changes) -> tuple[ModelFile, Path]:
     source = ModelFile("rec", tmp_path / "rec.onnx", SOURCE_SHA)
     target = cached_path(tmp_path, source, SOURCE_SHA)
