@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ocrd.config import Config, load_config
 from ocrd.int8 import cache_dir_for, lookup
-from ocrd.models import ModelSet, model_set_from_config
+from ocrd.models import ModelFile, model_set_from_config
 from ocrd.errors import ConfigError, ExitCode, OcrdError
 
 
@@ -210,22 +210,23 @@ def _check_models(cfg: Config, report: CheckReport) -> list[Problem]:
         return [Problem(ProblemKind.UNAVAILABLE, str(exc))]
     report.model_set = model_set.name
     problems = []
+    digests: dict[str, str] = {}
     for model_file in model_set.files():
         try:
-            model_file.verify()
+            digests[model_file.role] = model_file.verify()
         except OcrdError as exc:
             problems.append(Problem(ProblemKind.UNAVAILABLE, str(exc)))
         else:
             report.models.append(model_file.role)
     if not problems and cfg.recognize.precision == "int8":
-        report.notes.append(_int8_note(cfg, model_set))
+        report.notes.append(_int8_note(cfg, model_set.rec, digests["rec"]))
     return problems
 
 
-def _int8_note(cfg: Config, model_set: ModelSet) -> str:
+def _int8_note(cfg: Config, rec: ModelFile, rec_sha256: str) -> str:
     """Whether the INT8 recognizer is ready; never a problem (the daemon builds it, or falls back to FP32)."""
     cache_dir = cache_dir_for(cfg)
-    found = lookup(cache_dir, model_set.rec, model_set.rec.verify())
+    found = lookup(cache_dir, rec, rec_sha256)
     if found is not None:
         try:
             found.verify()

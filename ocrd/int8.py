@@ -126,8 +126,7 @@ def prepare_model_set(cfg: Config, *, waiting: Callable[[], None] | None = None)
         return PreparedModels(model_set, verified, "fp32")
     cache_dir = cache_dir_for(cfg)
     try:
-        int8 = _cached_or_built(cfg, cache_dir, model_set.rec, verified["rec"].sha256, waiting)
-        int8_verified = int8.verify_once()
+        int8, int8_verified = _cached_or_built(cfg, cache_dir, model_set.rec, verified["rec"].sha256, waiting)
     except (ModelError, OSError) as exc:
         reason = str(exc) if isinstance(exc, ModelError) else f"{exc.strerror or exc}: {getattr(exc, 'filename', '')}"
         log.warning("int8_unavailable", reason=reason, cache_dir=str(cache_dir),
@@ -138,16 +137,19 @@ def prepare_model_set(cfg: Config, *, waiting: Callable[[], None] | None = None)
 
 def _cached_or_built(
     cfg: Config, cache_dir: Path, source: ModelFile, source_sha256: str, waiting: Callable[[], None] | None
-) -> ModelFile:
-    found = _valid(lookup(cache_dir, source, source_sha256))
-    if found is not None:
-        return found
+) -> tuple[ModelFile, VerifiedFile]:
+    """The cached copy and this run's verification of it (hashed once), built first if missing or damaged."""
+    found = lookup(cache_dir, source, source_sha256)
+    verified = _verified(found)
+    if verified is not None:
+        return found, verified  # type: ignore[return-value]
     cache_dir.mkdir(parents=True, exist_ok=True)
     with _build_lock(cache_dir, waiting):
         # Another process may have built it while this one waited for the lock.
         found = lookup(cache_dir, source, source_sha256)
-        if _valid(found) is not None:
-            return found  # type: ignore[return-value]
+        verified = _verified(found)
+        if verified is not None:
+            return found, verified  # type: ignore[return-value]
         if found is not None:
             log.warning("int8_cache_mismatch", path=str(found.path), action="rebuilding")
         target = cached_path(cache_dir, source, source_sha256)
@@ -161,17 +163,17 @@ def _cached_or_built(
             raise Int8BuildError(f"the INT8 build finished but left no usable file at {target}")
         log.info("int8_built", path=str(built.path), sha256=built.sha256, seconds=round(time.monotonic() - started, 1))
         _remove_superseded(target, prefix=f"{source.path.stem}.{source_sha256[:16]}.")
-        return built
+        return built, built.verify_once()
 
 
-def _valid(found: ModelFile | None) -> ModelFile | None:
+def _verified(found: ModelFile | None) -> VerifiedFile | None:
+    """`found` hashed and checked against its record, or None if there is none or it does not match."""
     if found is None:
         return None
     try:
-        found.verify()
+        return found.verify_once()
     except ModelError:
         return None
-    return found
 
 
 @contextmanager
