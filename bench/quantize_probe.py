@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 def quantize(src: Path, dst: Path, ops: list[str]) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from ocrd.int8 import copy_metadata
+    from ocrd.int8_build import copy_metadata
 
     quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=ops or None)
     copy_metadata(src, dst)

@@ -14,7 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from ocrd.config import Config, load_config
-from ocrd.int8 import cache_dir_for, lookup
+from ocrd.int8 import CacheState, cache_dir_for, cache_state
 from ocrd.models import ModelFile, model_set_from_config
 from ocrd.errors import ConfigError, ExitCode, OcrdError
 
@@ -226,13 +226,11 @@ def _check_models(cfg: Config, report: CheckReport) -> list[Problem]:
 def _int8_note(cfg: Config, rec: ModelFile, rec_sha256: str) -> str:
     """Whether the INT8 recognizer is ready; never a problem (the daemon builds it, or falls back to FP32)."""
     cache_dir = cache_dir_for(cfg)
-    found = lookup(cache_dir, rec, rec_sha256)
-    if found is not None:
-        try:
-            found.verify()
-            return f"INT8 recognizer ready: {found.path}"
-        except OcrdError:
-            return f"INT8 recognizer {found.path} does not match its record; `ocrd run` rebuilds it (one to two minutes)"
+    state, found, _ = cache_state(cache_dir, rec, rec_sha256)
+    if state is CacheState.READY:
+        return f"INT8 recognizer ready: {found.path}"  # type: ignore[union-attr]
+    if state is CacheState.DAMAGED:
+        return f"INT8 recognizer {found.path} does not match its record; `ocrd run` rebuilds it (one to two minutes)"  # type: ignore[union-attr]
     if not _writable_or_creatable(cache_dir):
         return (f"INT8 recognizer not built and cache_dir {cache_dir} is not writable: "
                 "`ocrd run` will use the slower FP32 recognizer")  # fmt: skip

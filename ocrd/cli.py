@@ -145,8 +145,11 @@ def cmd_process(args: argparse.Namespace) -> int:
     return ExitCode.OK if not failures else ExitCode.SOME_FAILED
 
 
-def _prepare_models(cfg: Config):  # -> ocrd.int8.PreparedModels
-    """The verified model set to run; says so on stderr when the INT8 recognizer is being built first."""
+def _prepare_models(cfg: Config, earlier: dict | None = None):  # -> ocrd.int8.PreparedModels
+    """The verified model set to run; says so on stderr when the INT8 recognizer is being built first.
+
+    `earlier`: this command's own verification of the shipped files ({role: VerifiedFile}), reused.
+    """
     from ocrd.int8 import prepare_model_set
     from ocrd.logs import configure_logging
 
@@ -161,7 +164,7 @@ def _prepare_models(cfg: Config):  # -> ocrd.int8.PreparedModels
                   file=sys.stderr)  # fmt: skip
             told = True
 
-    return prepare_model_set(cfg, waiting=waiting)
+    return prepare_model_set(cfg, waiting=waiting, earlier=earlier)
 
 
 def _same_source(json_path: Path, rel_path: str) -> bool:
@@ -180,9 +183,11 @@ def cmd_models(args: argparse.Namespace) -> int:
     model_set = model_set_from_config(cfg)
     rows = []
     problems = []
+    verified = {}
     for model_file in model_set.files():
         try:
-            digest = model_file.verify()
+            verified[model_file.role] = model_file.verify_once()
+            digest = verified[model_file.role].sha256
             status = "ok" if model_file.sha256 else "ok (custom, not pinned)"
         except OcrdError as exc:
             digest, status = "-", "ERROR"
@@ -194,7 +199,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     recognizer: dict[str, Any] = {"precision": cfg.recognize.precision}
     if not problems and cfg.recognize.precision == "int8":
         # Verified shipped files: build (once) or verify the INT8 copy, as `ocrd run` would at start.
-        models = _prepare_models(cfg)
+        models = _prepare_models(cfg, verified)
         recognizer = {"precision": models.precision, "path": str(models.model_set.rec.path),
                       "sha256": models.verified["rec"].sha256, "fallback_reason": models.fallback_reason}  # fmt: skip
     if args.json:

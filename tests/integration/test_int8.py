@@ -10,7 +10,8 @@ import pytest
 
 from ocrd.config import config_from_mapping
 from ocrd.engine import OcrEngine
-from ocrd.int8 import MIN_AGREEMENT, RECIPE, prepare_model_set
+from ocrd.int8 import RECIPE, prepare_model_set
+from ocrd.int8_build import MIN_AGREEMENT
 from ocrd.models import file_sha256, model_set_from_config
 from tests.fonts import CJK_FONT, latin_font_path, render_lines
 

@@ -9,7 +9,8 @@ import pytest
 
 from ocrd.config import config_from_mapping
 from ocrd.errors import ModelError
-from ocrd.int8 import RECIPE, cache_dir_for, cached_path, lookup, text_agreement
+from ocrd.int8 import RECIPE, cache_dir_for, cached_path, lookup
+from ocrd.int8_build import text_agreement
 from ocrd.models import ModelFile, file_sha256
 
 SOURCE_SHA = "ab" * 32

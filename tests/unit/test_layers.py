@@ -39,6 +39,7 @@ LAYERS: dict[str, int] = {
     "workers": 5,
     "pipeline": 5,
     "int8": 5,
+    "int8_build": 5,
     "daemon": 6,
     "requeue": 6,
     "check": 6,
@@ -52,8 +53,8 @@ LAYER_PREFIXES = ("intake", "inbox")
 # Third-party top-level package -> module-name prefixes allowed to import it.
 OWNERS: dict[str, tuple[str, ...]] = {
     "yaml": ("config",),
-    "onnxruntime": ("runtime", "int8"),  # int8: onnxruntime.quantization builds the INT8 copy
-    "onnx": ("int8",),
+    "onnxruntime": ("runtime", "int8_build"),  # int8_build: onnxruntime.quantization builds the INT8 copy
+    "onnx": ("int8_build",),
     "pyclipper": ("geometry",),
     "structlog": ("logs",),
     "pebble": ("workers",),
