@@ -2,7 +2,7 @@
 drop-to-JSON latency on an idle daemon.
 
 Usage:
-    python bench/daemon_path.py --eval EVAL_DIR [--files 200] [--drops 20] [--settle 2.0,0.5]
+    python bench/daemon_path.py --eval EVAL_DIR [--files 200] [--rounds 2] [--drops 20] [--settle 2.0,0.5]
         [--work /tmp/ocrd-bench/daemon] [--json bench/out/daemon_path.json]
 
 1. FILES distinct copies of the sroie-dev receipts (same pixels, random bytes after the JPEG end
@@ -12,6 +12,9 @@ Usage:
    settle_s 2.0, on_success archive). The job log is polled read-only every 0.25 s until all FILES
    rows are terminal. Throughput: whole (daemon start to last terminal row) and steady (first to
    last finished_at in the job log, the same definition as ocrd process's steady figure).
+   Steps 2 and 3 are repeated ROUNDS times in alternating order (process, drain, then drain,
+   process, ...), so a drift of the machine's speed during the run weighs on both paths alike; the
+   ratio is taken over the summed files and times of all rounds, and each round's own ratio is shown.
 4. Latency, for each settle_s: a fresh daemon is started on an empty inbox and left idle; DROPS files
    are renamed into the inbox one at a time (the next after the previous file's JSON appeared and a
    0.5 s pause); drop-to-JSON is the time from the rename to the result JSON existing (polled every
@@ -71,13 +74,14 @@ def terminal_rows(db: Path) -> tuple[int, list[str]]:
         return 0, []
 
 
-def finished_stamps(db: Path) -> tuple[list[datetime], dict[str, int]]:
+def finished_stamps(db: Path) -> tuple[list[datetime], dict[str, int], list[float]]:
     conn = sqlite3.connect(db.absolute().as_uri() + "?mode=ro", uri=True)
     try:
         stamps = [datetime.fromisoformat(r[0].replace("Z", "+00:00"))
                   for r in conn.execute("SELECT finished_at FROM jobs WHERE finished_at IS NOT NULL ORDER BY finished_at")]
         states = dict(conn.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall())
-        return stamps, states
+        worker_ms = [r[0] for r in conn.execute("SELECT total_ms FROM jobs WHERE state = 'done'")]
+        return stamps, states, worker_ms
     finally:
         conn.close()
 
@@ -115,10 +119,10 @@ def drain(root: Path, files: list[Path], n: int) -> dict:
             time.sleep(0.25)
         wall = time.perf_counter() - t0
     stop_daemon(proc)
-    stamps, states = finished_stamps(db)
+    stamps, states, worker_ms = finished_stamps(db)
     steady = (len(stamps) - 1) / (stamps[-1] - stamps[0]).total_seconds() * 60 if len(stamps) > 1 else 0.0
     return {"files": n, "wall_s": wall, "whole_img_min": n / wall * 60, "steady_img_min": steady,
-            "states": states, "peak_rss_mib": sampler.peak_mib}
+            "states": states, "peak_rss_mib": sampler.peak_mib, "worker_s": sum(worker_ms) / 1000}
 
 
 def process(root: Path, src: Path, n: int) -> dict:
@@ -132,8 +136,23 @@ def process(root: Path, src: Path, n: int) -> dict:
     with TreeSampler(proc.pid) as sampler:
         proc.wait()
     wall = time.perf_counter() - t0
+    worker_ms = [json.loads(p.read_text(encoding="utf-8"))["timings_ms"]["total"] for p in out.glob("*.json")]
     return {"files": n, "wall_s": wall, "whole_img_min": n / wall * 60,
-            "steady_img_min": steady_from_created_at(out), "exit": proc.returncode, "peak_rss_mib": sampler.peak_mib}
+            "steady_img_min": steady_from_created_at(out), "exit": proc.returncode, "peak_rss_mib": sampler.peak_mib,
+            "worker_s": sum(worker_ms) / 1000}
+
+
+def pooled(runs: list[dict]) -> dict:
+    """Throughput over several runs of one path: summed files over summed time (steady: per run's own rate, weighted)."""
+    files = sum(r["files"] for r in runs)
+    wall = sum(r["wall_s"] for r in runs)
+    steady_s = sum((r["files"] - 1) / r["steady_img_min"] * 60 for r in runs if r["steady_img_min"])
+    steady_files = sum(r["files"] - 1 for r in runs if r["steady_img_min"])
+    return {"runs": len(runs), "files": files, "wall_s": wall, "whole_img_min": files / wall * 60,
+            "steady_img_min": steady_files / steady_s * 60 if steady_s else 0.0,
+            "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
+            "worker_s": sum(r["worker_s"] for r in runs),
+            "states": runs[-1].get("states")}
 
 
 def latency(root: Path, sources: list[Path], settle_s: float, drops: int) -> dict:
@@ -179,6 +198,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--eval", required=True, type=Path)
     ap.add_argument("--files", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=2, help="process/drain pairs, in alternating order")
     ap.add_argument("--drops", type=int, default=20)
     ap.add_argument("--settle", default="2.0,0.5")
     ap.add_argument("--work", type=Path, default=Path("/tmp/ocrd-bench/daemon"))
@@ -190,10 +210,18 @@ def main() -> None:
     files = make_copies(args.eval / "sroie-dev" / "img", src, args.files, prefix="d")
     report: dict = {}
     if not args.skip_drain:
-        report["process"] = process(args.work, src, args.files)
-        print(f"# ocrd process: {report['process']}", file=sys.stderr)
-        report["drain"] = drain(args.work, files, args.files)
-        print(f"# ocrd run drain: {report['drain']}", file=sys.stderr)
+        rounds = []
+        for i in range(args.rounds):
+            pair: dict = {}
+            for path in ("process", "drain") if i % 2 == 0 else ("drain", "process"):
+                pair[path] = process(args.work, src, args.files) if path == "process" else drain(args.work, files, args.files)
+                print(f"# round {i + 1}, {path}: {pair[path]}", file=sys.stderr)
+            pair["ratio_steady"] = pair["drain"]["steady_img_min"] / pair["process"]["steady_img_min"]
+            pair["ratio_whole"] = pair["drain"]["whole_img_min"] / pair["process"]["whole_img_min"]
+            rounds.append(pair)
+        report["rounds"] = rounds
+        for path in ("process", "drain"):
+            report[path] = pooled([r[path] for r in rounds])
         report["ratio_whole"] = report["drain"]["whole_img_min"] / report["process"]["whole_img_min"]
         report["ratio_steady"] = report["drain"]["steady_img_min"] / report["process"]["steady_img_min"]
     sources = sorted((args.eval / "sroie-dev" / "img").glob("*.jpg"))
@@ -202,12 +230,22 @@ def main() -> None:
     args.json.write_text(json.dumps(report, indent=1, default=str))
     if "drain" in report:
         p, d = report["process"], report["drain"]
-        print(f"{args.files} distinct receipts, defaults\n")
-        print("| path | img/min steady | img/min whole (start to last result) | peak RSS (tree) |\n|---|---:|---:|---:|")
-        print(f"| `ocrd process` | {p['steady_img_min']:.1f} | {p['whole_img_min']:.1f} | {p['peak_rss_mib']:.0f} MiB |")
-        print(f"| `ocrd run` draining a pre-filled inbox | {d['steady_img_min']:.1f} | {d['whole_img_min']:.1f} | {d['peak_rss_mib']:.0f} MiB |")
-        print(f"| ratio run / process | {report['ratio_steady']:.2f} | {report['ratio_whole']:.2f} | |")
-        print(f"\njob states after the drain: {d['states']}")
+        print(f"{args.files} distinct receipts, defaults, {args.rounds} rounds in alternating order\n")
+        print("| round (order) | `ocrd process` steady / whole | `ocrd run` drain steady / whole | ratio steady / whole |")
+        print("|---|---:|---:|---:|")
+        for i, r in enumerate(report["rounds"]):
+            order = "process, drain" if i % 2 == 0 else "drain, process"
+            print(f"| {i + 1} ({order}) | {r['process']['steady_img_min']:.1f} / {r['process']['whole_img_min']:.1f} "
+                  f"| {r['drain']['steady_img_min']:.1f} / {r['drain']['whole_img_min']:.1f} "
+                  f"| {r['ratio_steady']:.3f} / {r['ratio_whole']:.3f} |")
+        print(f"| all rounds (summed files / summed time) | {p['steady_img_min']:.1f} / {p['whole_img_min']:.1f} "
+              f"| {d['steady_img_min']:.1f} / {d['whole_img_min']:.1f} "
+              f"| **{report['ratio_steady']:.3f}** / **{report['ratio_whole']:.3f}** |")
+        print(f"\nworkers' own time per file (`total_ms` of each job: decode to outputs written): "
+              f"`ocrd process` {p['worker_s'] / p['files'] * 1000:.0f} ms, `ocrd run` {d['worker_s'] / d['files'] * 1000:.0f} ms "
+              f"(ratio {d['worker_s'] / p['worker_s']:.3f}); the rest of a gap is dispatch and bookkeeping.")
+        print(f"\npeak RSS (tree): `ocrd process` {p['peak_rss_mib']:.0f} MiB, `ocrd run` {d['peak_rss_mib']:.0f} MiB; "
+              f"job states after the last drain: {d['states']}")
     print("\n| settle_s | drops | p50 drop-to-JSON | p95 | min | max |\n|---:|---:|---:|---:|---:|---:|")
     for r in report["latency"]:
         print(f"| {r['settle_s']:g} | {r['drops']} | {r['p50_s']:.2f} s | {r['p95_s']:.2f} s | {r['min_s']:.2f} s | {r['max_s']:.2f} s |")

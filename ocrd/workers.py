@@ -14,17 +14,19 @@ import signal
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import pebble
 
+from ocrd.allocator import keep_freed_memory_for_reuse, release_freed_memory
 from ocrd.errors import InputError, Reason, UnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from ocrd.config import Config
+    from ocrd.engine import OcrEngine
     from ocrd.models import ModelSet, VerifiedFile
     from ocrd.job import Job, Outcome
 
@@ -46,7 +48,6 @@ def _init_worker(
 
     os.environ.update(decoder_env(cfg.intake))
     from ocrd.engine import OcrEngine
-    from ocrd.runtime import keep_freed_memory_for_reuse
 
     if cfg.workers.reuse_freed_memory:
         keep_freed_memory_for_reuse()
@@ -62,9 +63,24 @@ def _ping() -> int:
 
 
 def _run_job(job: Job) -> Outcome:
-    from ocrd.pipeline import process_file
+    return run_job(job, _worker_state["engine"], _worker_state["cfg"])
 
-    return process_file(job, _worker_state["engine"], _worker_state["cfg"])
+
+def run_job(job: Job, engine: OcrEngine, cfg: Config) -> Outcome:
+    """One job as a worker runs it: process_file, then the page's memory goes back to the kernel.
+
+    So what a worker holds between jobs is its engine (a refused file's buffers included), and the
+    RSS the main process checks for recycling is a leak signal, not the last page's high-water mark.
+    `workers.reuse_freed_memory` keeps the memory instead (faster, see ocrd.allocator).
+    """
+    from ocrd.pipeline import current_rss_mb, process_file
+
+    try:
+        outcome = process_file(job, engine, cfg)
+    finally:
+        if not cfg.workers.reuse_freed_memory:
+            release_freed_memory()
+    return replace(outcome, worker_rss_mb=current_rss_mb())
 
 
 @dataclass(frozen=True, slots=True)

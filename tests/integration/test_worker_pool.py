@@ -150,3 +150,20 @@ def test_pebble_names_a_break_with_no_task_taken_as_the_daemon_expects():
         pool.stop()
         pool.join()
     assert str(caught.value) == _NO_TASK_RUNNING
+
+
+def test_workers_give_a_pages_memory_back_after_the_job(cfg, tmp_path):
+    """Between jobs a worker holds its engine, not the last page's buffers (ocrd.allocator)."""
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("malloc_trim is glibc's")
+
+    def rss_after_two_big_pages(keep: bool) -> float:
+        shaped = dataclasses.replace(cfg, workers=dataclasses.replace(cfg.workers, reuse_freed_memory=keep))
+        with WorkerPool(shaped, workers=1, intra_op_threads=1) as pool:
+            pool.submit(_big_job(tmp_path, f"warm-{keep}")).result()
+            return pool.submit(_big_job(tmp_path, f"big-{keep}")).result().worker_rss_mb
+
+    kept_mb, released_mb = rss_after_two_big_pages(keep=True), rss_after_two_big_pages(keep=False)
+    assert released_mb < kept_mb - 20, f"released {released_mb:.0f} MiB vs kept {kept_mb:.0f} MiB"

@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "job": 1,
     "sdnotify": 1,
     "durable": 1,
+    "allocator": 1,
     "intake": 2,
     "runtime": 2,
     "models": 2,
