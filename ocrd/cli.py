@@ -80,6 +80,7 @@ def _size_or_zero(path: Path) -> int:
 
 def cmd_process(args: argparse.Namespace) -> int:
     from ocrd.config import pool_shape
+    from ocrd.cpus import available_cpus
     from ocrd.intake import decoder_env
     from ocrd.jobids import new_job_id
     from ocrd.outputs import choose_stem
@@ -105,8 +106,7 @@ def cmd_process(args: argparse.Namespace) -> int:
         taken.add(stem)
         jobs.append(Job(job_id=new_job_id(), path=file, rel_path=rel, out_dir=out_dir, stem=stem))
 
-    cpus = os.cpu_count() or 1
-    workers, threads = pool_shape(cpus, cfg.workers.count, cfg.workers.intra_op_threads)
+    workers, threads = pool_shape(available_cpus(), cfg.workers.count, cfg.workers.intra_op_threads)
     workers = min(workers, len(jobs))
     # Spawned workers inherit the environment: the decoder limits are in place before they import cv2.
     os.environ.update(decoder_env(cfg.intake))

@@ -22,6 +22,7 @@ from typing import Any
 
 from ocrd import __version__
 from ocrd.config import Config, InboxConfig, pool_shape
+from ocrd.cpus import available_cpus
 from ocrd.errors import Reason, UnavailableError
 from ocrd.inbox import (
     InboxWatcher,
@@ -109,8 +110,7 @@ class Daemon:
         self._next_count_s = 0.0
         self._last_tick_s = time.monotonic()
         self._next_watchdog_s = 0.0
-        cpus = os.cpu_count() or 1
-        self.workers, self.threads = pool_shape(cpus, cfg.workers.count, cfg.workers.intra_op_threads)
+        self.workers, self.threads = pool_shape(available_cpus(), cfg.workers.count, cfg.workers.intra_op_threads)
 
     # ------------------------------------------------------------------ start-up
 

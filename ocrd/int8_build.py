@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ocrd.cpus import available_cpus
 from ocrd.durable import fsync_dir, fsync_file
 from ocrd.int8 import RECIPE, Int8BuildError, record_path
 from ocrd.models import ModelFile, ModelSet, file_sha256, model_set_from_config
@@ -130,7 +131,7 @@ def _agreement(cfg: Config, fp32_set: ModelSet, quantized: Path) -> float:
     """text_agreement of the FP32 and the quantized recognizer on the clean calibration pages."""
     from ocrd.engine import OcrEngine, settings_from_config
 
-    threads = os.cpu_count() or 1
+    threads = available_cpus()
     readings: list[list[str]] = []
     for model_set in (fp32_set, replace(fp32_set, rec=ModelFile("rec", quantized, None))):
         engine = OcrEngine(model_set, settings_from_config(cfg), intra_op_threads=threads, verify=False)
@@ -155,7 +156,7 @@ def build(cfg: Config, source: ModelFile, source_sha256: str, target: Path) -> N
     fp32_set = model_set_from_config(cfg)
     if file_sha256(source.path) != source_sha256:
         raise Int8BuildError(f"{source.path} changed while the INT8 copy was being prepared")
-    engine = OcrEngine.from_config(cfg, model_set=fp32_set, intra_op_threads=os.cpu_count() or 1)
+    engine = OcrEngine.from_config(cfg, model_set=fp32_set, intra_op_threads=available_cpus())
     batches = [batch for page in calibration_pages() for batch in engine.recognizer_inputs(page)]
     if not batches:
         raise Int8BuildError("the calibration pages produced no text lines")

@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "sdnotify": 1,
     "durable": 1,
     "allocator": 1,
+    "cpus": 1,
     "intake": 2,
     "runtime": 2,
     "models": 2,
