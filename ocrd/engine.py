@@ -16,7 +16,7 @@ import numpy as np
 from ocrd import __version__
 from ocrd.classify import AngleClassifier, ClassifyParams
 from ocrd.detect import DetectedBox, DetectParams, TextDetector
-from ocrd.geometry import crop_quad, reading_order
+from ocrd.geometry import crop_quad, reading_rows
 from ocrd.models import ModelSet, VerifiedFile, model_set_from_config, read_charset
 from ocrd.recognize import RecognizeParams, TextRecognizer
 from ocrd.results import PageResult, PageTimings, TextLine
@@ -141,18 +141,32 @@ class OcrEngine:
         canvas[56:72, 32:224] = 0
         self.read(canvas)
 
-    def _upright_lines(self, image: np.ndarray, boxes: list[DetectedBox]) -> tuple[list[DetectedBox], list[np.ndarray]]:
-        """Boxes in reading order with their line crops, each turned upright when the classifier says so."""
-        order = reading_order([b.quad for b in boxes])
-        boxes = [boxes[i] for i in order]
+    def _upright_lines(
+        self, image: np.ndarray, boxes: list[DetectedBox]
+    ) -> tuple[list[DetectedBox], list[int], list[np.ndarray]]:
+        """Boxes in reading order, the printed row of each, and their line crops, turned upright where needed.
+
+        A page fed upside down (most of its lines turned) is read from its own top: rows and their
+        order come from the boxes as they lie on the turned page, while the boxes keep the
+        coordinates of the page as displayed.
+        """
         crops = [crop_quad(image, b.quad) for b in boxes]
+        page_turned = False
         if self._classifier is not None and crops:
-            crops, _ = self._classifier.upright(crops)
-        return boxes, crops
+            crops, flipped = self._classifier.upright(crops)
+            page_turned = 2 * sum(flipped) > len(flipped)
+        quads = [b.quad for b in boxes]
+        if page_turned:
+            height, width = image.shape[:2]
+            quads = [np.array([width, height], np.float32) - q for q in quads]  # each point turned 180 degrees
+        rows = reading_rows(quads)
+        order = [i for row in rows for i in row]
+        row_of_box = [number for number, row in enumerate(rows) for _ in row]
+        return [boxes[i] for i in order], row_of_box, [crops[i] for i in order]
 
     def recognizer_inputs(self, image: np.ndarray) -> Iterator[np.ndarray]:
         """The batches `read(image)` would hand to the recognition model (to calibrate a quantized copy)."""
-        _, crops = self._upright_lines(image, self._detector.detect(image))
+        _, _, crops = self._upright_lines(image, self._detector.detect(image))
         for _, batch in self._recognizer.input_batches(crops):
             yield batch
 
@@ -163,10 +177,15 @@ class OcrEngine:
         t0 = time.perf_counter()
         boxes = self._detector.detect(image)
         t1 = time.perf_counter()
-        boxes, crops = self._upright_lines(image, boxes)
+        boxes, row_of_box, crops = self._upright_lines(image, boxes)
         t2 = time.perf_counter()
         recognitions = self._recognizer.recognize(crops) if crops else []
         t3 = time.perf_counter()
+        kept = [
+            (box, row, rec)
+            for box, row, rec in zip(boxes, row_of_box, recognitions)
+            if rec.text and rec.confidence >= self.settings.min_confidence
+        ]
         lines = tuple(
             TextLine(
                 text=rec.text,
@@ -174,13 +193,13 @@ class OcrEngine:
                 det_score=box.score,
                 box=tuple((float(x), float(y)) for x, y in box.quad),  # type: ignore[arg-type]
             )
-            for box, rec in zip(boxes, recognitions)
-            if rec.text and rec.confidence >= self.settings.min_confidence
+            for box, _, rec in kept
         )
         return PageResult(
             width=width,
             height=height,
             lines=lines,
+            rows=tuple(row for _, row, _ in kept),
             orientation_applied=orientation_applied,
             index=index,
             timings=PageTimings(

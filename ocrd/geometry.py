@@ -81,8 +81,8 @@ def crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
     return crop
 
 
-def reading_order(quads: Sequence[np.ndarray]) -> list[int]:
-    """Indices of quads in reading order: rows top to bottom, left to right inside a row.
+def reading_rows(quads: Sequence[np.ndarray]) -> list[list[int]]:
+    """Indices of quads grouped into printed rows: rows top to bottom, each left to right.
 
     Two neighbouring boxes share a row when their vertical centres are closer
     than half the smaller box height; rows are then ordered by their top edge.
@@ -112,7 +112,9 @@ def reading_order(quads: Sequence[np.ndarray]) -> list[int]:
         else:
             best_row.append(i)
     rows.sort(key=lambda row: min(tops[i] for i in row))
-    order: list[int] = []
-    for row in rows:
-        order.extend(sorted(row, key=lambda i: lefts[i]))
-    return order
+    return [sorted(row, key=lambda i: lefts[i]) for row in rows]
+
+
+def reading_order(quads: Sequence[np.ndarray]) -> list[int]:
+    """Indices of quads in reading order: the rows of `reading_rows`, one after the other."""
+    return [i for row in reading_rows(quads) for i in row]

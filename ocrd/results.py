@@ -46,10 +46,22 @@ class PageResult:
     orientation_applied: int = 0  # degrees clockwise the source was rotated by EXIF handling
     timings: PageTimings = field(default_factory=PageTimings)
     index: int = 0
+    # The printed row of each line, counted top to bottom (lines of one row share a number); empty:
+    # every line is a row of its own. A receipt's "Total" and its amount are two boxes on one row.
+    rows: tuple[int, ...] = ()
 
     @property
     def text(self) -> str:
-        return "\n".join(line.text for line in self.lines)
+        """The page's lines in reading order: the boxes of one printed row joined by a space, rows by newlines."""
+        if len(self.rows) != len(self.lines):
+            return "\n".join(line.text for line in self.lines)
+        out: list[str] = []
+        for i, line in enumerate(self.lines):
+            if i and self.rows[i] == self.rows[i - 1]:
+                out[-1] += " " + line.text
+            else:
+                out.append(line.text)
+        return "\n".join(out)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -87,8 +87,13 @@ def test_an_upright_page_is_screened_with_one_classifier_call(engine, monkeypatc
 def test_an_upside_down_page_is_found_by_the_screen_and_every_line_turned(engine, monkeypatch):
     image, _ = render_lines(PAGE, LATIN_FONT)
     calls = _count_classifier_calls(engine, monkeypatch)
-    # Each line reads right; the order is bottom-up because the page itself is not turned.
-    assert texts(engine.read(rotate_180(image))) == PAGE[::-1]
+    # Each line reads right, and the page is read from its own top (most of its lines were turned).
+    page = engine.read(rotate_180(image))
+    assert texts(page) == PAGE
+    assert page.text == "\n".join(PAGE)
+    # The boxes keep the coordinates of the page as displayed: the first line read is the lowest there.
+    tops = [min(y for _, y in line.box) for line in page.lines]
+    assert tops == sorted(tops, reverse=True)
     assert calls == [6, 4], "the screen found upside-down lines, so the other 4 were classified too"
 
 
@@ -149,7 +154,9 @@ def test_two_columns_read_row_by_row(engine):
     page_img = np.full((h, left.shape[1] + 120 + right.shape[1], 3), 255, np.uint8)
     page_img[: left.shape[0], : left.shape[1]] = left
     page_img[: right.shape[0], left.shape[1] + 120 :] = right
-    assert texts(engine.read(page_img)) == ["Invoice 42", "我是中国人", "Total 19.10", "正品促销"]
+    page = engine.read(page_img)
+    assert texts(page) == ["Invoice 42", "我是中国人", "Total 19.10", "正品促销"]
+    assert page.text == "Invoice 42 我是中国人\nTotal 19.10 正品促销"  # one printed row, one line of text
 
 
 # ---------------------------------------------------------------- contract of the engine object

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ocrd.geometry import crop_quad, order_quad, quad_size, reading_order, unclip
+from ocrd.geometry import crop_quad, order_quad, quad_size, reading_order, reading_rows, unclip
 
 
 def rect_quad(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
@@ -176,6 +176,27 @@ def test_reading_order_slight_downward_skew_keeps_words_in_line_order():
     shuffled = [8, 0, 4, 2, 6, 1, 5, 3, 7]
     order = reading_order([quads[i] for i in shuffled])
     assert [names[shuffled[i]] for i in order] == names
+
+
+def test_reading_rows_group_the_boxes_of_one_printed_row():
+    # A receipt: a label and its amount far apart on each row, a heading alone on the first.
+    layout = {
+        "head": rect_quad(150, 10, 350, 40),
+        "label1": rect_quad(20, 60, 120, 80),
+        "amount1": rect_quad(400, 61, 460, 81),
+        "label2": rect_quad(20, 100, 140, 120),
+        "amount2": rect_quad(390, 99, 460, 119),
+    }
+    names = ["amount2", "label1", "head", "amount1", "label2"]
+    rows = reading_rows([layout[n] for n in names])
+    assert [[names[i] for i in row] for row in rows] == [["head"], ["label1", "amount1"], ["label2", "amount2"]]
+    assert reading_order([layout[n] for n in names]) == [i for row in rows for i in row]
+
+
+def test_reading_rows_keep_lines_of_different_heights_apart():
+    # A tall heading next to the top of a small-print line: centres differ by more than half the smaller height.
+    quads = [rect_quad(20, 10, 300, 70), rect_quad(320, 12, 420, 26)]
+    assert reading_rows(quads) == [[0], [1]]  # two rows, ordered by their top edge
 
 
 def test_reading_order_slight_upward_skew_two_words():

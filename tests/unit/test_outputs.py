@@ -418,3 +418,18 @@ def test_real_outputs_config_fits(tmp_path: Path) -> None:
     written = write_outputs(doc, blank_pages(doc), tmp_path, "scan", cfg)
     assert sorted(written) == sorted(output_paths(tmp_path, "scan", 2, cfg))
 
+
+
+# ---------------------------------------------------------------- page text
+
+
+def test_page_text_joins_the_boxes_of_one_row_with_a_space():
+    lines = (make_line("TOTAL", 20, 100, 80, 20), make_line("12.50", 400, 100, 60, 20), make_line("Thank you", 20, 150, 120, 20))
+    page = PageResult(width=500, height=200, lines=lines, rows=(0, 0, 1))
+    assert page.text == "TOTAL 12.50\nThank you"
+    assert [line["text"] for line in page.to_dict()["lines"]] == ["TOTAL", "12.50", "Thank you"]  # boxes stay separate
+
+
+def test_page_text_without_rows_puts_each_line_on_its_own():
+    page = PageResult(width=500, height=200, lines=(make_line("a", 0, 0, 10, 10), make_line("b", 20, 0, 10, 10)))
+    assert page.text == "a\nb"
