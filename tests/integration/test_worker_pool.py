@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import time
 
 import pytest
 
@@ -121,6 +122,12 @@ def test_a_worker_that_dies_mid_job_fails_only_that_job(cfg, tmp_path):
     with WorkerPool(cfg, workers=1, intra_op_threads=1) as pool:
         pool.wait_ready(timeout_s=60)
         future = pool.submit(_big_job(tmp_path, "doomed"))
+        # Kill only once a worker has taken the job: killed earlier, pebble would break the whole pool
+        # ("All workers expired", which the daemon re-dispatches) and this would test something else.
+        deadline = time.monotonic() + 60
+        while not future.running() and not future.done() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert future.running(), "the worker never took the job"
         for pid in _pool_worker_pids():
             os.kill(pid, signal.SIGKILL)  # as a segfaulting decoder or the OOM killer would
         with pytest.raises(Exception) as caught:
