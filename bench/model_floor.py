@@ -6,7 +6,8 @@ Usage:
 In one process, with one engine built from the built-in defaults (intra-op threads = --threads), it
 runs the daemon's own per-file function `ocrd.pipeline.process_file` (decode, detect, classify,
 recognise, write JSON + text + visualization, then give the page's memory back as a worker does)
-over `<eval>/sroie-dev/img`, after one untimed warm-up file. `ocrd.runtime.OnnxModel.run` is wrapped to add up the pure onnxruntime time per model;
+over `<eval>/sroie-dev/img`, after one untimed warm-up file. `ocrd.runtime.OnnxModel.run` is
+wrapped to add up the pure onnxruntime time per model;
 the other stages are wrapped the same way (decode = open_document + page iteration, outputs =
 write_outputs split into rendering, encoding and atomic writes). Reports the ratio
 total / model floor (issue 6 target: <= 1.15) and where the rest goes.

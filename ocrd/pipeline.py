@@ -23,16 +23,6 @@ from ocrd.outputs import write_outputs
 from ocrd.results import DocumentResult, PageResult, SourceInfo
 
 
-def current_rss_mb() -> float:
-    """Resident set size of this process now (not the peak), from /proc."""
-    try:
-        with open("/proc/self/statm", encoding="ascii") as handle:
-            pages = int(handle.read().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
 def utc_now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -98,5 +88,4 @@ def process_file(job: Job, engine: OcrEngine, cfg: Config) -> Outcome:
         total_ms=timings["total"],
         outputs=tuple(str(p) for p in written),
         worker_pid=os.getpid(),
-        worker_rss_mb=current_rss_mb(),
     )

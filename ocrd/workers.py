@@ -73,14 +73,24 @@ def run_job(job: Job, engine: OcrEngine, cfg: Config) -> Outcome:
     RSS the main process checks for recycling is a leak signal, not the last page's high-water mark.
     `workers.reuse_freed_memory` keeps the memory instead (faster, see ocrd.allocator).
     """
-    from ocrd.pipeline import current_rss_mb, process_file
+    from ocrd.pipeline import process_file
 
     try:
         outcome = process_file(job, engine, cfg)
     finally:
         if not cfg.workers.reuse_freed_memory:
             release_freed_memory()
-    return replace(outcome, worker_rss_mb=current_rss_mb())
+    return replace(outcome, worker_rss_mb=_current_rss_mb())
+
+
+def _current_rss_mb() -> float:
+    """Resident set size of this process now (not the peak), from /proc."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            pages = int(handle.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 @dataclass(frozen=True, slots=True)
