@@ -12,6 +12,7 @@ Split into siblings to stay small: `inbox_rules` (ignore rules),
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
@@ -114,6 +115,31 @@ def _listdir_not_ignored(path: str | None) -> Iterator[os.DirEntry[str]]:
                 yield entry
 
 
+# watchdog (7.1) logs this at ERROR when an inotify event is read after the
+# emitter was told to stop: stop() racing a pending event, or a removed inbox
+# root. The event is dropped, which is right (a started daemon rescans its
+# inboxes), so it is no error of the service's and must not page anyone.
+_EVENT_AFTER_STOP = "queue_events() called when the thread is inactive"
+_WATCHDOG_INOTIFY_LOGGER = "watchdog.observers.inotify"
+
+
+class _EventAfterStopFilter(logging.Filter):
+    """Turns watchdog's 'event after stop' ERROR record into ocrd's own debug event."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _EVENT_AFTER_STOP not in str(record.msg):
+            return True
+        log.debug("inbox_event_after_stop_dropped", source=record.name)
+        return False
+
+
+def _quiet_event_after_stop() -> None:
+    """Attach the filter once; called when watching starts, never at import."""
+    logger = logging.getLogger(_WATCHDOG_INOTIFY_LOGGER)
+    if not any(isinstance(f, _EventAfterStopFilter) for f in logger.filters):
+        logger.addFilter(_EventAfterStopFilter())
+
+
 def _polling_observer(poll_interval_s: float) -> BaseObserver:
     # lstat, not stat: the default would descend into symlinked folders, out of the tree.
     return PollingObserverVFS(stat=os.lstat, listdir=_listdir_not_ignored, polling_interval=poll_interval_s)
@@ -141,6 +167,7 @@ class InboxWatcher:
         """Start every observer; raises UnavailableError (after stopping those started) when an inbox cannot be watched."""
         if self._observers:
             raise RuntimeError("InboxWatcher already started")
+        _quiet_event_after_stop()
         try:
             for inbox in self._inboxes:
                 self._start_one(inbox)
