@@ -24,28 +24,15 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 
 from ocrd.durable import fsync_dir
+from ocrd.outputs_vis import render_visualization
 
 if TYPE_CHECKING:
-    from ocrd.results import DocumentResult, PageResult
+    from ocrd.results import DocumentResult
 
 RESULT_SCHEMA_RESOURCE = ("schema", "result-v1.json")
 JPEG_QUALITY = 85  # thin coloured lines stay clean without the size of near-lossless quality
 PNG_COMPRESSION = 3  # zlib level: nearly the size of level 9 at a fraction of the time
 MAX_COLLISION_SUFFIX = 9999
-MIN_LABEL_FONT_SCALE = 0.5  # Hershey simplex at 0.5 is ~11 px tall: the smallest still readable
-
-# Distinct, saturated colours (BGR) that stay visible on both white paper and dark photos.
-_PALETTE_BGR: tuple[tuple[int, int, int], ...] = (
-    (40, 39, 214),  # red
-    (180, 119, 31),  # blue
-    (44, 160, 44),  # green
-    (14, 127, 255),  # orange
-    (189, 103, 148),  # purple
-    (194, 119, 227),  # pink
-    (34, 189, 188),  # olive
-    (207, 190, 23),  # cyan
-    (75, 86, 140),  # brown
-)
 
 
 class OutputsConfig(Protocol):
@@ -259,7 +246,7 @@ def load_result_schema() -> dict[str, Any]:
     return json.loads(resource.read_text(encoding="utf-8"))
 
 
-# ---------------------------------------------------------------- visualization
+# ---------------------------------------------------------------- visualization (drawn by outputs_vis)
 
 
 def encode_image(image: np.ndarray, ext: str) -> bytes:
@@ -279,108 +266,3 @@ def encode_image(image: np.ndarray, ext: str) -> bytes:
     if not ok:
         raise ValueError(f"OpenCV could not encode a {image.shape} image as {ext}")
     return buffer.tobytes()
-
-
-def render_visualization(image: np.ndarray, page: PageResult, max_side_px: int) -> np.ndarray:
-    """The page downscaled to ``max_side_px`` (longer side) with each line's box and 1-based number.
-
-    Boxes are in the page's pixel coordinates (``page.width`` × ``page.height``); they
-    are scaled to the image actually given, so a differently sized rendering still
-    lines up. The input image is not modified.
-    """
-    import cv2
-    canvas = _to_bgr(image)
-    height_px, width_px = canvas.shape[:2]
-    scale = min(1.0, max_side_px / max(height_px, width_px))
-    if scale < 1.0:
-        size = (max(1, round(width_px * scale)), max(1, round(height_px * scale)))
-        canvas = cv2.resize(canvas, size, interpolation=cv2.INTER_AREA)
-    else:
-        canvas = canvas.copy()
-    out_h, out_w = canvas.shape[:2]
-    scale_x = out_w / page.width if page.width else scale
-    scale_y = out_h / page.height if page.height else scale
-
-    quads = [np.array([[x * scale_x, y * scale_y] for x, y in line.box], dtype=np.float64) for line in page.lines]
-
-    long_side_px = max(out_h, out_w)
-    # Sizes grow with the output so labels stay legible at 600 px and at 3000 px, but
-    # on a dense page a tag taller than a text line would cover the line above it.
-    line_thickness_px = max(2, round(long_side_px / 800))
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    font_scale = long_side_px / 1200
-    if quads:
-        median_line_h_px = float(np.median([_quad_height(q) for q in quads]))
-        font_scale = min(font_scale, median_line_h_px / 40)
-    font_scale = max(MIN_LABEL_FONT_SCALE, font_scale)
-    font_thickness_px = max(1, round(font_scale * 1.8))
-    pad_px = max(2, round(font_scale * 4))
-
-    for number, quad in enumerate(quads, start=1):
-        colour = _PALETTE_BGR[(number - 1) % len(_PALETTE_BGR)]
-        points = np.round(quad).astype(np.int32).reshape(-1, 1, 2)
-        cv2.polylines(canvas, [points], isClosed=True, color=colour, thickness=line_thickness_px, lineType=cv2.LINE_AA)
-        _draw_label(
-            canvas, str(number), quad[0], colour, font, font_scale, font_thickness_px, pad_px, (line_thickness_px + 1) // 2
-        )
-    return canvas
-
-
-def _quad_height(quad: np.ndarray) -> float:
-    # Mean of the left and right edges: the text height for a clockwise quad from top-left.
-    return float((np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1])) / 2)
-
-
-def _draw_label(
-    canvas: np.ndarray,
-    label: str,
-    corner_xy: np.ndarray,
-    colour: tuple[int, int, int],
-    font: int,
-    font_scale: float,
-    font_thickness_px: int,
-    pad_px: int,
-    gap_px: int,
-) -> None:
-    """A filled tag in the box colour at the box's top-left corner, kept inside the image.
-
-    Preferred spot is left of the box, top-aligned: on a dense page a tag above the
-    box would hide the start of the previous line. Without room on the left it goes
-    above the box, and without room there inside the corner.
-    """
-    import cv2
-    (text_w, text_h), _baseline = cv2.getTextSize(label, font, font_scale, font_thickness_px)
-    # Digits have no descenders, so the baseline margin is left out to keep the tag small.
-    tag_w, tag_h = text_w + 2 * pad_px, text_h + 2 * pad_px
-    out_h, out_w = canvas.shape[:2]
-    corner_x, corner_y = int(round(corner_xy[0])), int(round(corner_xy[1]))
-    if corner_x - gap_px - tag_w >= 0:
-        x0, y0 = corner_x - gap_px - tag_w, corner_y - gap_px
-    elif corner_y - gap_px - tag_h >= 0:
-        x0, y0 = corner_x - gap_px, corner_y - gap_px - tag_h
-    else:
-        x0, y0 = corner_x, corner_y
-    x0 = min(max(0, x0), max(0, out_w - tag_w))
-    y0 = min(max(0, y0), max(0, out_h - tag_h))
-    cv2.rectangle(canvas, (x0, y0), (x0 + tag_w - 1, y0 + tag_h - 1), colour, thickness=cv2.FILLED)
-    # White or black text, whichever contrasts with the tag: readable on any background.
-    blue, green, red = colour
-    luma = 0.299 * red + 0.587 * green + 0.114 * blue
-    text_colour = (0, 0, 0) if luma > 150 else (255, 255, 255)
-    origin = (x0 + pad_px, y0 + pad_px + text_h)
-    cv2.putText(canvas, label, origin, font, font_scale, text_colour, font_thickness_px, cv2.LINE_AA)
-
-
-def _to_bgr(image: np.ndarray) -> np.ndarray:
-    import cv2
-    if image.dtype != np.uint8:
-        raise ValueError(f"visualization needs a uint8 image, got {image.dtype}")
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.ndim == 3 and image.shape[2] == 1:
-        return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2BGR)
-    if image.ndim == 3 and image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    if image.ndim == 3 and image.shape[2] == 3:
-        return image
-    raise ValueError(f"visualization needs a BGR or grayscale image, got shape {image.shape}")

@@ -49,8 +49,8 @@ LAYERS: dict[str, int] = {
     "cli": 7,
     "__main__": 7,
 }
-# Modules named `<prefix>_<part>` share the layer of their prefix (intake_headers, intake_pdf, inbox_...).
-LAYER_PREFIXES = ("intake", "inbox")
+# Modules named `<prefix>_<part>` share the layer of their prefix (intake_headers, intake_pdf, inbox_..., outputs_vis).
+LAYER_PREFIXES = ("intake", "inbox", "outputs")
 
 # Third-party top-level package -> module-name prefixes allowed to import it.
 OWNERS: dict[str, tuple[str, ...]] = {

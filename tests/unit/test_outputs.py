@@ -20,7 +20,6 @@ from ocrd.outputs import (
     choose_stem,
     load_result_schema,
     output_paths,
-    render_visualization,
     result_json_text,
     write_outputs,
 )
@@ -342,72 +341,10 @@ def test_schema_accepts_null_inbox_and_empty_page() -> None:
 # ---------------------------------------------------------------- visualization
 
 
-def test_render_visualization_draws_boxes_where_they_belong() -> None:
-    image = np.full((1000, 2000, 3), 255, np.uint8)
-    page = PageResult(width=2000, height=1000, lines=(make_line("x", 400, 400, 1000, 200),))
-    vis = render_visualization(image, page, max_side_px=1000)
-    assert vis.shape == (500, 1000, 3)
-    assert image.min() == 255  # input untouched
-    # The box edge at half scale: bottom edge y=300 between x=200..700 is coloured, the interior is not.
-    assert vis[300, 450].tolist() != [255, 255, 255]
-    assert vis[250, 450].tolist() == [255, 255, 255]
-
-
-def test_render_visualization_scales_boxes_to_given_image() -> None:
-    # The page is described at 2000x1000 but the image handed over is 1000x500.
-    image = np.full((500, 1000, 3), 255, np.uint8)
-    page = PageResult(width=2000, height=1000, lines=(make_line("x", 400, 400, 1000, 200),))
-    vis = render_visualization(image, page, max_side_px=5000)
-    assert vis.shape == (500, 1000, 3)
-    assert vis[300, 450].tolist() != [255, 255, 255]
-
-
-def test_render_visualization_accepts_grayscale_and_bgra() -> None:
-    page = make_page(0, 120, 90, texts=("a",))
-    assert render_visualization(np.zeros((90, 120), np.uint8), page, 100).shape == (75, 100, 3)
-    assert render_visualization(np.zeros((90, 120, 4), np.uint8), page, 500).shape == (90, 120, 3)
-
-
 def test_encoded_visualization_has_no_exif() -> None:
     data = outputs.encode_image(np.zeros((10, 10, 3), np.uint8), "jpg")
     assert data[:2] == b"\xff\xd8"
     assert b"Exif" not in data
-
-
-def render_sample(max_side_px: int = 900) -> np.ndarray:
-    """A page with light and dark halves, tilted boxes and one box at the top edge (also for eyeballing)."""
-    rng = np.random.default_rng(7)
-    height, width = 1400, 1000
-    image = np.full((height, width, 3), 235, np.uint8)
-    image[:, width // 2 :] = 40  # dark half: labels must read on both
-    lines = []
-    for i in range(12):
-        x, y = 60 + (i % 2) * 480, 60 + (i // 2) * 210
-        cv2.putText(image, f"Line {i + 1}", (x + 10, y + 55), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (200, 120, 60), 3)
-        jitter = rng.uniform(-6, 6, size=4)
-        lines.append(
-            TextLine(
-                f"Line {i + 1}",
-                0.9,
-                0.9,
-                ((x, y + jitter[0]), (x + 400, y + jitter[1]), (x + 400, y + 80 + jitter[2]), (x, y + 80 + jitter[3])),
-            )
-        )
-    # One box touching the top edge, where the label has no room above.
-    lines.append(TextLine("edge", 0.9, 0.9, ((300, 0), (700, 0), (700, 40), (300, 40))))
-    page = PageResult(width=width, height=height, lines=tuple(lines))
-    return render_visualization(image, page, max_side_px=max_side_px)
-
-
-def test_render_visualization_sample_labels_are_drawn(tmp_path: Path) -> None:
-    vis = render_sample(900)
-    assert max(vis.shape[:2]) == 900
-    # Tag of line 1 sits just left of its box's top-left corner (60, 60) at scale 900/1400.
-    corner_x, corner_y = round(60 * 900 / 1400), round(60 * 900 / 1400)
-    tag = vis[corner_y + 2 : corner_y + 8, corner_x - 8 : corner_x - 2]
-    assert (tag == outputs._PALETTE_BGR[0]).all(axis=-1).any()
-    path = tmp_path / "vis_check.png"  # look at it with pytest --basetemp=DIR when changing the drawing
-    assert cv2.imwrite(str(path), vis)
 
 
 def test_real_outputs_config_fits(tmp_path: Path) -> None:
