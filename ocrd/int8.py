@@ -7,7 +7,8 @@ eval receipts, every accuracy bar still met (docs/benchmarks.md, "INT8 recognize
 How: built once, never downloaded, by `ocrd.int8_build` in a spawned child process (so the calling
 process never imports onnx or holds the calibration data). The file goes into the cache directory
 under a name made of the source model's digest and the recipe version, next to a record of its own
-sha256; every load checks the file against that record, and a file that does not match is rebuilt.
+sha256 and the onnxruntime version that built it; every load checks the file against that record, and
+a file that does not match, or was built by another onnxruntime version, is rebuilt.
 Building is deterministic (same inputs, same bytes); a lock file keeps two processes from building
 at once.
 
@@ -85,16 +86,44 @@ def record_path(model_path: Path) -> Path:
     return model_path.with_name(model_path.name + ".json")
 
 
-def lookup(cache_dir: Path, source: ModelFile, source_sha256: str) -> ModelFile | None:
-    """The cached copy as a ModelFile carrying its recorded sha256 (verify() checks it), or None if not built."""
-    path = cached_path(cache_dir, source, source_sha256)
+def installed_onnxruntime_version() -> str | None:
+    """The onnxruntime distribution's version, read from its metadata (the library is not loaded)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("onnxruntime")
+    except metadata.PackageNotFoundError:  # a differently named build (onnxruntime-gpu, ...): not compared
+        return None
+
+
+def _record(path: Path) -> dict | None:
     try:
         record = json.loads(record_path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not path.is_file() or record.get("recipe") != RECIPE or record.get("source_sha256") != source_sha256:
+    return record if isinstance(record, dict) else None
+
+
+def _built_by_other_runtime(record: dict, runtime_version: str | None) -> bool:
+    # The agreement gate ran under the onnxruntime that built the copy; after an upgrade the
+    # copy is built (and checked) again rather than trusted.
+    return runtime_version is not None and record.get("onnxruntime") != runtime_version
+
+
+def lookup(
+    cache_dir: Path, source: ModelFile, source_sha256: str, runtime_version: str | None = None
+) -> ModelFile | None:
+    """The cached copy as a ModelFile carrying its recorded sha256 (verify() checks it), or None if not built.
+
+    `runtime_version`: the onnxruntime version the copy must have been built with (None: any).
+    """
+    path = cached_path(cache_dir, source, source_sha256)
+    record = _record(path)
+    if record is None or not path.is_file():
         return None
-    if not isinstance(record.get("sha256"), str):
+    if record.get("recipe") != RECIPE or record.get("source_sha256") != source_sha256:
+        return None
+    if _built_by_other_runtime(record, runtime_version) or not isinstance(record.get("sha256"), str):
         return None
     return ModelFile("rec", path, record["sha256"])
 
@@ -130,12 +159,12 @@ def prepare_model_set(
 class CacheState(Enum):
     READY = "ready"  # built, and the file matches its record
     DAMAGED = "damaged"  # built, but the file does not match its record: rebuilt at the next start
-    MISSING = "missing"  # not built for this source model and recipe
+    MISSING = "missing"  # not built for this source model, recipe and onnxruntime version
 
 
 def cache_state(cache_dir: Path, source: ModelFile, source_sha256: str) -> tuple[CacheState, ModelFile | None, VerifiedFile | None]:
     """The cached copy's state, the copy (if built) and this call's verification of it (if READY): hashed once."""
-    found = lookup(cache_dir, source, source_sha256)
+    found = lookup(cache_dir, source, source_sha256, installed_onnxruntime_version())
     if found is None:
         return CacheState.MISSING, None, None
     try:
@@ -160,12 +189,17 @@ def _cached_or_built(
         if state is CacheState.DAMAGED:
             log.warning("int8_cache_mismatch", path=str(found.path), action="rebuilding")  # type: ignore[union-attr]
         target = cached_path(cache_dir, source, source_sha256)
+        runtime_version = installed_onnxruntime_version()
+        earlier_record = _record(target)
+        if state is CacheState.MISSING and earlier_record and _built_by_other_runtime(earlier_record, runtime_version):
+            log.info("int8_runtime_changed", built_with=earlier_record.get("onnxruntime"), now=runtime_version,
+                     action="rebuilding")  # fmt: skip
         _remove_stale_temp(cache_dir)
         log.info("int8_building", source=str(source.path), target=str(target),
                  note="first start with this model: one to two minutes, once")  # fmt: skip
         started = time.monotonic()
         _build_in_child(cfg, source, source_sha256, target, waiting)
-        built = lookup(cache_dir, source, source_sha256)
+        built = lookup(cache_dir, source, source_sha256, runtime_version)
         if built is None:
             raise Int8BuildError(f"the INT8 build finished but left no usable file at {target}")
         log.info("int8_built", path=str(built.path), sha256=built.sha256, seconds=round(time.monotonic() - started, 1))

@@ -10,7 +10,7 @@ import pytest
 
 from ocrd.config import config_from_mapping
 from ocrd.engine import OcrEngine
-from ocrd.int8 import RECIPE, prepare_model_set
+from ocrd.int8 import RECIPE, installed_onnxruntime_version, prepare_model_set
 from ocrd.int8_build import MIN_AGREEMENT
 from ocrd.models import file_sha256, model_set_from_config
 from tests.fonts import CJK_FONT, latin_font_path, render_lines
@@ -30,6 +30,7 @@ def test_int8_run_uses_the_verified_copy(prepared_models, session_cache_dir):
     assert record["fp32_convolutions"]  # the sensitivity analysis left some convolutions in FP32
     assert record["sha256"] == file_sha256(rec.path) == prepared_models.verified["rec"].sha256
     assert record["agreement"] >= MIN_AGREEMENT
+    assert record["onnxruntime"] == installed_onnxruntime_version()  # a later upgrade rebuilds it
     shipped = model_set_from_config(config_from_mapping({}, rec.path.parent))
     assert record["source_sha256"] == file_sha256(shipped.rec.path)
     # The other models are the shipped files.

@@ -9,7 +9,7 @@ import pytest
 
 from ocrd.config import config_from_mapping
 from ocrd.errors import ModelError
-from ocrd.int8 import RECIPE, cache_dir_for, cached_path, lookup
+from ocrd.int8 import RECIPE, CacheState, cache_dir_for, cache_state, cached_path, installed_onnxruntime_version, lookup
 from ocrd.int8_build import text_agreement
 from ocrd.models import ModelFile, file_sha256
 
@@ -40,7 +40,8 @@ def _built(tmp_path: Path, **record_changes) -> tuple[ModelFile, Path]:
     source = ModelFile("rec", tmp_path / "rec.onnx", SOURCE_SHA)
     target = cached_path(tmp_path, source, SOURCE_SHA)
     target.write_bytes(b"quantized model bytes")
-    record = {"recipe": RECIPE, "sha256": file_sha256(target), "source_sha256": SOURCE_SHA} | record_changes
+    record = {"recipe": RECIPE, "sha256": file_sha256(target), "source_sha256": SOURCE_SHA, "onnxruntime": "1.20.1"}
+    record |= record_changes
     target.with_name(target.name + ".json").write_text(json.dumps(record))
     return source, target
 
@@ -57,6 +58,27 @@ def test_lookup_ignores_a_copy_of_another_recipe_or_source(tmp_path):
     assert lookup(tmp_path, source, SOURCE_SHA) is None
     source, _ = _built(tmp_path, source_sha256="cd" * 32)
     assert lookup(tmp_path, source, SOURCE_SHA) is None
+
+
+def test_lookup_ignores_a_copy_built_by_another_onnxruntime_version(tmp_path):
+    source, target = _built(tmp_path)
+    assert lookup(tmp_path, source, SOURCE_SHA, "1.20.1").path == target
+    assert lookup(tmp_path, source, SOURCE_SHA, "1.21.0") is None  # upgraded since: build and check again
+    source, _ = _built(tmp_path, onnxruntime=None)  # a record that does not say
+    assert lookup(tmp_path, source, SOURCE_SHA, "1.20.1") is None
+
+
+def test_the_cache_state_of_a_copy_from_before_an_onnxruntime_upgrade_is_missing(tmp_path):
+    source, _ = _built(tmp_path, onnxruntime=installed_onnxruntime_version())
+    assert cache_state(tmp_path, source, SOURCE_SHA)[0] is CacheState.READY
+    source, _ = _built(tmp_path, onnxruntime="1.0.0")
+    assert cache_state(tmp_path, source, SOURCE_SHA)[:2] == (CacheState.MISSING, None)
+
+
+def test_the_installed_onnxruntime_version_is_the_librarys():
+    import onnxruntime  # ocrd.int8 reads the metadata only; the test loads the library to compare
+
+    assert installed_onnxruntime_version() == onnxruntime.__version__
 
 
 def test_lookup_without_a_record_finds_nothing(tmp_path):
