@@ -82,6 +82,7 @@ def cmd_process(args: argparse.Namespace) -> int:
     from ocrd.config import pool_shape
     from ocrd.cpus import available_cpus
     from ocrd.intake import decoder_env
+    from ocrd.inbox import escaped_name, text_rel_path
     from ocrd.jobids import new_job_id
     from ocrd.outputs import choose_stem
     from ocrd.job import Job
@@ -97,7 +98,8 @@ def cmd_process(args: argparse.Namespace) -> int:
 
     jobs: list[Job] = []
     reserved: dict[Path, set[str]] = {}
-    for file, root, rel in inputs:
+    for file, root, raw_rel in inputs:
+        rel = text_rel_path(raw_rel)  # the JSON and the output names hold text; the file is read by its own name
         out_dir = cfg.outbox / Path(rel).parent
         taken = reserved.setdefault(out_dir, set())
         stem = choose_stem(
@@ -130,12 +132,12 @@ def cmd_process(args: argparse.Namespace) -> int:
                 progress.step(job.rel_path)
                 if progress.enabled:
                     sys.stderr.write("\n")
-                print(f"FAILED {job.path}: {failure.reason}: {failure.message}", file=sys.stderr)
+                print(f"FAILED {escaped_name(str(job.path))}: {failure.reason}: {failure.message}", file=sys.stderr)
                 continue
             ok += 1
             progress.step(job.rel_path)
             if args.verbose:
-                print(f"ok {job.path}: {outcome.pages} page(s), {outcome.lines} line(s), {outcome.total_ms:.0f} ms")
+                print(f"ok {escaped_name(str(job.path))}: {outcome.pages} page(s), {outcome.lines} line(s), {outcome.total_ms:.0f} ms")
     progress.finish()
     elapsed_s = time.perf_counter() - t0
     summary = f"{ok} of {len(jobs)} file(s) processed in {elapsed_s:.1f} s -> {cfg.outbox}"
@@ -253,6 +255,10 @@ def _open_joblog_readonly(cfg: Config):
     return JobLog.open_readonly(cfg.state_dir / "jobs.db")
 
 
+# A file name may hold a newline or a tab: shown as \x0a so that a row of the table stays one line.
+_CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)}
+
+
 def cmd_jobs(args: argparse.Namespace) -> int:
     cfg = _load(args)
     with _open_joblog_readonly(cfg) as joblog:
@@ -264,7 +270,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     for row in rows:
         ms = f"{row.total_ms:.0f}" if row.total_ms is not None else "-"
         print(f"{row.id:<26}  {row.state!s:<11}  {row.inbox:<10}  {row.created_at:<24}  {ms:>7}  "
-              f"{row.reason or '-':<16}  {row.rel_path}")  # fmt: skip
+              f"{row.reason or '-':<16}  {row.rel_path.translate(_CONTROL_ESCAPES)}")  # fmt: skip
     return ExitCode.OK
 
 

@@ -29,9 +29,11 @@ from ocrd.inbox import (
     StabilityTracker,
     claim,
     claimed_rel_path,
+    escaped_name,
     release,
     remove_claimed,
     scan_inbox,
+    text_named_claim,
     work_dir_entries,
     work_root,
 )
@@ -172,7 +174,8 @@ class Daemon:
                 row = self.joblog.get(job_id)
                 if row is None:
                     # Crashed between the claim and the row: the claim mirrored the sub-folder, so the row
-                    # gets the path the file had in the inbox.
+                    # gets the path the file had in the inbox (as text, should an older claim have kept bytes).
+                    work_path = text_named_claim(inbox.path, job_id, work_path)
                     rel_path = claimed_rel_path(inbox.path, job_id, work_path)
                     self.joblog.add_queued(inbox.name, rel_path, work_path, work_path.lstat().st_size,
                                            job_id=job_id)  # fmt: skip
@@ -314,6 +317,10 @@ class Daemon:
         except (ValueError, OSError) as exc:
             log.warning("claim_refused", inbox=inbox.name, rel_path=rel_path, error=str(exc))
             return True
+        if (claimed := claimed_rel_path(inbox.path, job_id, work_path)) != rel_path:
+            log.warning("inbox_name_not_utf8", inbox=inbox.name, job_id=job_id, name=escaped_name(rel_path),
+                        rel_path=claimed, note="bytes that are not UTF-8 are U+FFFD in the job log and outputs")  # fmt: skip
+            rel_path = claimed
         try:
             size = work_path.stat().st_size
             sha256: str | None = file_sha256(work_path)

@@ -114,6 +114,26 @@ def _check_inside_tree(inbox_root: Path, path: Path) -> None:
             raise ValueError(f"{folder} is a symlink or not a folder; ocrd does not follow it")
 
 
+def text_rel_path(rel_path: str) -> str:
+    """`rel_path` as text the job log, JSON and every share can hold: bytes that are not UTF-8 become U+FFFD.
+
+    Linux names are bytes; a name written in another encoding (Latin-1 from an old SMB
+    client, a ZIP made on another system) reaches Python with surrogate escapes, which
+    SQLite and JSON refuse. U+FFFD, not a backslash escape: a backslash in a name is
+    mangled by SMB shares. Names that differ only there are kept apart by `~1` suffixes.
+    """
+    try:
+        rel_path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(rel_path).decode("utf-8", "replace")
+    return rel_path
+
+
+def escaped_name(rel_path: str) -> str:
+    """A name's exact bytes, with those that are not UTF-8 as `\\xNN`: for a log line that must say what it was."""
+    return os.fsencode(rel_path).decode("utf-8", "backslashreplace")
+
+
 def claim(inbox_root: Path, path: Path, job_id: str) -> Path:
     """Atomically move `path` to `<inbox_root>/.ocrd/work/<job_id>/<rel_path>` and return the new path.
 
@@ -125,6 +145,7 @@ def claim(inbox_root: Path, path: Path, job_id: str) -> Path:
     behind a symlinked folder), FileExistsError when the job folder already
     exists. The entry is renamed, never followed: if it is swapped for a
     symlink after the check, the link itself moves, and intake refuses it.
+    A name that is not UTF-8 is claimed under its `text_rel_path`.
     """
     inbox_root, path = Path(inbox_root), Path(path)
     if not _JOB_ID.fullmatch(job_id):
@@ -137,7 +158,7 @@ def claim(inbox_root: Path, path: Path, job_id: str) -> Path:
     job_dir = work / job_id
     # A fresh, exclusive folder: the rename below cannot replace anything.
     job_dir.mkdir()
-    target = job_dir / path.relative_to(inbox_root)
+    target = job_dir / text_rel_path(path.relative_to(inbox_root).as_posix())
     try:
         makedirs_durable(target.parent)
         os.rename(path, target)
@@ -151,8 +172,24 @@ def claim(inbox_root: Path, path: Path, job_id: str) -> Path:
 
 
 def claimed_rel_path(inbox_root: Path, job_id: str, work_path: Path) -> str:
-    """The inbox-relative path a claimed file had, from where `claim` put it."""
+    """The inbox-relative path a claimed file had (as `text_rel_path`), from where `claim` put it."""
     return Path(work_path).relative_to(work_root(Path(inbox_root)) / job_id).as_posix()
+
+
+def text_named_claim(inbox_root: Path, job_id: str, work_path: Path) -> Path:
+    """A claimed file under its `text_rel_path` inside its job folder (renamed if an older claim kept raw bytes)."""
+    job_dir = work_root(Path(inbox_root)) / job_id
+    rel_path = Path(work_path).relative_to(job_dir).as_posix()
+    text = text_rel_path(rel_path)
+    if text == rel_path:
+        return Path(work_path)
+    target = job_dir / text
+    makedirs_durable(target.parent)
+    os.rename(work_path, target)  # the job folder holds this one file: nothing to replace
+    fsync_dir(target.parent)
+    fsync_dir(Path(work_path).parent)
+    _remove_empty_dirs(Path(work_path).parent, job_dir)
+    return target
 
 
 def work_dir_entries(inbox_root: Path) -> list[tuple[str, Path]]:

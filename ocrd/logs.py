@@ -73,6 +73,15 @@ class ReopenableFileHandler(logging.handlers.WatchedFileHandler):
         super().emit(record)
 
 
+def _encodable_line(_logger: Any, _method: str, line: str) -> str:
+    """The rendered line with lone surrogates (a file name's non-UTF-8 bytes) as `\\udcNN` escapes.
+
+    Without this, writing the line to a UTF-8 stream raises and logging drops it; in JSON
+    the escape is the standard one and reads back as the same string.
+    """
+    return line.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _json_formatter(shared: list[Any], renderer: Any) -> logging.Formatter:
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
@@ -80,6 +89,7 @@ def _json_formatter(shared: list[Any], renderer: Any) -> logging.Formatter:
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
             renderer,
+            _encodable_line,
         ],
     )
 

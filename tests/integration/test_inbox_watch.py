@@ -20,9 +20,12 @@ from ocrd.inbox import (
     StabilityTracker,
     claim,
     claimed_rel_path,
+    escaped_name,
     release,
     remove_claimed,
     scan_inbox,
+    text_named_claim,
+    text_rel_path,
     work_dir_entries,
     work_root,
 )
@@ -367,6 +370,34 @@ def test_claim_moves_into_the_work_folder(tmp_path):
     assert claimed.read_bytes() == b"content"
     assert not src.exists()
     assert work_dir_entries(root) == [("01JOB", claimed)]
+
+
+def test_a_name_that_is_not_utf8_is_claimed_as_text(tmp_path):
+    root = tmp_path / "in"
+    raw = os.fsdecode(b"sub\xfc/M\xfcller.jpg")  # Latin-1 bytes, as an old SMB client writes them
+    (root / raw).parent.mkdir(parents=True)
+    (root / raw).write_bytes(b"content")
+
+    claimed = claim(root, root / raw, "01JOB")
+    assert claimed_rel_path(root, "01JOB", claimed) == "sub\ufffd/M\ufffdller.jpg"
+    assert claimed.read_bytes() == b"content"
+    assert os.listdir((root / raw).parent) == []  # moved out; the user's folder stays
+    assert escaped_name(raw) == "sub\\xfc/M\\xfcller.jpg"  # the exact bytes, for the log
+    assert text_rel_path("Grüße/scan.jpg") == "Grüße/scan.jpg"
+
+
+def test_an_older_claim_that_kept_the_raw_name_is_renamed_to_text(tmp_path):
+    root = tmp_path / "in"
+    job_dir = work_root(root) / "01OLD"
+    raw = job_dir / os.fsdecode(b"d\xe9p\xf4t/scan.jpg")
+    raw.parent.mkdir(parents=True)
+    raw.write_bytes(b"content")
+
+    renamed = text_named_claim(root, "01OLD", raw)
+    assert claimed_rel_path(root, "01OLD", renamed) == "d\ufffdp\ufffdt/scan.jpg"
+    assert renamed.read_bytes() == b"content"
+    assert os.listdir(job_dir) == ["d\ufffdp\ufffdt"]  # the emptied raw folder is gone
+    assert text_named_claim(root, "01OLD", renamed) == renamed  # already text: left alone
 
 
 def test_release_and_delete_remove_the_mirrored_folders_of_a_claim(tmp_path):

@@ -61,6 +61,19 @@ def test_bound_job_tags_structlog_and_stdlib_lines_and_ends_with_the_block(tmp_p
     assert "job_id" not in idle
 
 
+def test_a_file_name_that_is_not_utf8_does_not_cost_the_line(tmp_path):
+    stream = io.StringIO()
+    log_file = tmp_path / "ocrd.log"
+    configure_logging("json", "info", stream=stream, file=log_file)
+    raw = os.fsdecode(b"M\xfcller.jpg")  # how Python holds a Latin-1 name's byte 0xfc
+    get_logger("t").warning("claim_refused", rel_path=raw)
+    logging.getLogger("other").warning("stdlib line about %s", raw)
+    records = read_json_lines(log_file)
+    assert [r.get("rel_path", r["event"]) for r in records] == [raw, f"stdlib line about {raw}"]  # read back exactly
+    assert stream.getvalue().count("\n") == 2 and "\\udcfc" in stream.getvalue()
+    stream.getvalue().encode("utf-8")  # what goes to journald is valid UTF-8
+
+
 def test_level_filters_the_file_too(tmp_path):
     log_file = tmp_path / "ocrd.log"
     configure_logging("json", "warning", stream=io.StringIO(), file=log_file)

@@ -120,6 +120,19 @@ def test_all_good_batch_exits_0(workdir, mixed_run):
     assert json.loads((workdir / "out2" / "sub" / "deeper.json").read_text(encoding="utf-8"))["pages"][0]["text"] == SUB_TEXT
 
 
+def test_a_name_that_is_not_utf8_is_read_and_written_as_text(tmp_path):
+    (tmp_path / "config.yaml").write_text(CONFIG_YAML, encoding="utf-8")
+    write_render(tmp_path / "in" / "plain.png", TOP_TEXT)
+    # Renamed, not written under that name: cv2.imwrite crashes on a path that is not UTF-8.
+    os.rename(tmp_path / "in" / "plain.png", tmp_path / "in" / os.fsdecode(b"M\xfcller.png"))  # a Latin-1 name
+    run = run_ocrd("process", "-v", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-c", str(tmp_path / "config.yaml"),
+                   cwd=tmp_path)  # fmt: skip
+    assert run.code == 0, run.stderr
+    assert "ok " in run.stdout and "M\\xfcller.png" in run.stdout  # the exact name, escaped
+    result = json.loads((tmp_path / "out" / "M\ufffdller.json").read_text(encoding="utf-8"))
+    assert result["source"]["rel_path"] == "M\ufffdller.png" and result["pages"][0]["text"] == TOP_TEXT
+
+
 # ---------------------------------------------------------------- models and config exit codes
 
 

@@ -139,6 +139,25 @@ def test_inbox_folder_removed_and_recreated(daemon: DaemonHarness):
     assert daemon.events("inbox_watch_restarted"), daemon.output()
 
 
+def test_file_names_that_are_not_utf8_or_hold_a_newline(daemon: DaemonHarness):
+    """A Latin-1 name from an old SMB client: processed under U+FFFD, its bytes in the log; the loop keeps going."""
+    inbox = daemon.inbox("scans")
+    dropped = {os.fsdecode(b"names/M\xfcller-\xe9t\xe9.png"): ("names/M\ufffdller-\ufffdt\ufffd.png", _image("Latin 7311"))}
+    dropped[os.fsdecode(b"names/sub\xff/x.png")] = ("names/sub\ufffd/x.png", _image("Folder 7312"))
+    dropped["names/two\nlines.png"] = ("names/two\nlines.png", _image("Newline 7313"))
+    for raw, (_text_name, data) in dropped.items():
+        drop_file(inbox / raw, data)
+    expected = {text_name: data for text_name, data in dropped.values()}
+    daemon.wait_rows(lambda rows: sum(r["rel_path"] in expected and r["state"] == "done" for r in rows) == len(expected),
+                     60, "every oddly named file to be done")  # fmt: skip
+    _assert_nothing_lost(daemon, expected)
+    assert "7311" in _text(daemon, "scans", "names/M\ufffdller-\ufffdt\ufffd")
+    renamed = {e["name"]: e["rel_path"] for e in daemon.events("inbox_name_not_utf8")}
+    assert renamed == {"names/M\\xfcller-\\xe9t\\xe9.png": "names/M\ufffdller-\ufffdt\ufffd.png",
+                       "names/sub\\xff/x.png": "names/sub\ufffd/x.png"}  # fmt: skip
+    assert not [e for e in _errors(daemon) if "Unicode" in json.dumps(e)]
+
+
 def _worker_pids(harness: DaemonHarness) -> list[int]:
     pids = []
     for pid in harness.live_group_members():
