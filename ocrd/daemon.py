@@ -39,7 +39,7 @@ from ocrd.inbox import (
 )
 from ocrd.intake import decoder_env
 from ocrd.jobids import new_job_id
-from ocrd.joblog import JobLog, JobLogBusy, JobRow, JobState
+from ocrd.joblog import JobLog, JobLogBusy, JobLogError, JobRow, JobState
 from ocrd.health import DurationHistogram, HealthServer, HealthSnapshot
 from ocrd.logs import get_logger, reopen_log_files
 from ocrd.int8 import prepare_model_set
@@ -171,20 +171,31 @@ class Daemon:
                                  f"{row.attempts} times; it may crash the reader")  # fmt: skip
         for inbox in self.cfg.inboxes:
             for job_id, work_path in work_dir_entries(inbox.path):
-                row = self.joblog.get(job_id)
-                if row is None:
-                    # Crashed between the claim and the row: the claim mirrored the sub-folder, so the row
-                    # gets the path the file had in the inbox (as text, should an older claim have kept bytes).
-                    work_path = text_named_claim(inbox.path, job_id, work_path)
-                    rel_path = claimed_rel_path(inbox.path, job_id, work_path)
-                    self.joblog.add_queued(inbox.name, rel_path, work_path, work_path.lstat().st_size,
-                                           job_id=job_id)  # fmt: skip
-                    log.warning("job_recovered", job_id=job_id, work_path=str(work_path))
-                elif row.state in (JobState.DONE, JobState.DUPLICATE):
-                    self._dispose_original(row, inbox, work_path)
-                elif row.state == JobState.QUARANTINED:
-                    self._move_to_quarantine(row, inbox, work_path)
-                # FAILED rows keep their file in work on purpose: `ocrd requeue` retries them.
+                try:
+                    self._recover_claim(inbox, job_id, work_path)
+                except JobLogError:
+                    raise  # no job log, no start: systemd retries
+                except Exception:  # noqa: BLE001 - one left-over file must not keep the service from starting
+                    log.exception("job_recovery_failed", job_id=job_id, inbox=inbox.name, work_path=str(work_path),
+                                  kept="in the work folder; the next start retries it")  # fmt: skip
+
+    def _recover_claim(self, inbox: InboxConfig, job_id: str, work_path: Path) -> None:
+        """Finish what a crash left of one claimed file: give it its row, or its final move."""
+        assert self.joblog is not None
+        row = self.joblog.get(job_id)
+        if row is None:
+            # Crashed between the claim and the row: the claim mirrored the sub-folder, so the row
+            # gets the path the file had in the inbox (as text, should an older claim have kept bytes).
+            work_path = text_named_claim(inbox.path, job_id, work_path)
+            rel_path = claimed_rel_path(inbox.path, job_id, work_path)
+            self.joblog.add_queued(inbox.name, rel_path, work_path, work_path.lstat().st_size,
+                                   job_id=job_id)  # fmt: skip
+            log.warning("job_recovered", job_id=job_id, work_path=str(work_path))
+        elif row.state in (JobState.DONE, JobState.DUPLICATE):
+            self._dispose_original(row, inbox, work_path)
+        elif row.state == JobState.QUARANTINED:
+            self._move_to_quarantine(row, inbox, work_path)
+        # FAILED rows keep their file in work on purpose: `ocrd requeue` retries them.
 
     def _remove_leftovers(self, row: JobRow, *, partial_outputs: bool = False) -> None:
         """Delete the hidden `.<output>.<hex>.tmp` files a worker killed mid-write left beside `row`'s outputs.
@@ -297,6 +308,13 @@ class Daemon:
                               waiting=len(self._unrecorded))  # fmt: skip
                     self._busy_reported = True
                 return False
+            except JobLogError:
+                raise  # the job log itself fails (disk full, I/O): the loop backs off and tries this file again
+            except Exception:  # noqa: BLE001 - one file the log cannot take must not hold up every later one
+                log.exception("job_record_failed", job_id=job_id, inbox=inbox.name, rel_path=rel_path,
+                              work_path=str(work_path), kept="in the work folder; the next start retries it")  # fmt: skip
+                self._unrecorded.pop(0)
+                continue
             if self._busy_reported:
                 log.info("job_log_free", recorded=len(self._unrecorded))
                 self._busy_reported = False

@@ -215,6 +215,44 @@ def test_admit_keeps_a_claim_whose_row_cannot_be_written_yet_and_records_it_late
     assert Path(row.work_path).read_bytes() == DATA
 
 
+def test_a_claim_the_job_log_refuses_does_not_hold_up_the_files_after_it(daemon, monkeypatch):
+    """Not a locked log but this one row (a value SQLite will not store): it is logged and left in work."""
+    from structlog.testing import capture_logs
+
+    inbox = daemon.cfg.inboxes[0]
+    for name in ("poison.jpg", "next.jpg"):
+        (inbox.path / name).parent.mkdir(parents=True, exist_ok=True)
+        (inbox.path / name).write_bytes(DATA)
+    real_add = daemon.joblog.add_queued
+
+    def refuse_poison(inbox_name, rel_path, *args, **kwargs):
+        if rel_path == "poison.jpg":
+            raise UnicodeEncodeError("utf-8", rel_path, 0, 1, "surrogates not allowed")
+        return real_add(inbox_name, rel_path, *args, **kwargs)
+
+    monkeypatch.setattr(daemon.joblog, "add_queued", refuse_poison)
+    with capture_logs() as logs:
+        assert daemon._admit(inbox, inbox.path / "poison.jpg") is True
+        assert daemon._admit(inbox, inbox.path / "next.jpg") is True
+    assert [row.rel_path for row in daemon.joblog.list_jobs(limit=None)] == ["next.jpg"]
+    (failed,) = [e for e in logs if e["event"] == "job_record_failed"]
+    assert Path(failed["work_path"]).read_bytes() == DATA  # kept for the next start, not lost
+
+
+def test_one_claim_that_cannot_be_recovered_does_not_stop_the_start(daemon, monkeypatch):
+    _row(daemon, "J1", "first.jpg")
+    _done(daemon, "J1")
+    _claimed(daemon, "J2", "second.jpg")  # crashed before its row
+
+    def broken_archive(row, inbox, work_path):
+        raise PermissionError(13, "Permission denied", str(daemon.cfg.archive))
+
+    monkeypatch.setattr(daemon, "_dispose_original", broken_archive)
+    daemon._recover()
+    assert daemon.joblog.get("J2").state == JobState.QUEUED  # the claim after the broken one got its row
+    assert (work_root(daemon.cfg.inboxes[0].path) / "J1" / "first.jpg").exists()  # kept for the next start
+
+
 def test_a_job_handed_to_the_pool_but_never_marked_running_has_its_temp_files_removed(daemon):
     # The worker took it and began writing before the main loop could mark it running; then the crash.
     _row(daemon, "J1", "sub/scan.jpg")
