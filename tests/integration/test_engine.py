@@ -68,10 +68,12 @@ PAGE = ["Invoice 1042", "Date 2025-03-01", "Customer Acme Ltd", "Item A 12.50", 
 
 
 def _count_classifier_calls(engine, monkeypatch) -> list[int]:
+    """How many lines each classification round took (the screen, then the rest if it found a turned one)."""
     calls: list[int] = []
-    model = engine._classifier._model
-    real_run = model.run
-    monkeypatch.setattr(model, "run", lambda batch: calls.append(len(batch)) or real_run(batch))
+    classifier = engine._classifier
+    real_classify = classifier._classify
+    monkeypatch.setattr(classifier, "_classify", lambda crops, indices, *rest: calls.append(len(indices))
+                        or real_classify(crops, indices, *rest))  # fmt: skip
     return calls
 
 
@@ -95,6 +97,23 @@ def test_an_upside_down_page_is_found_by_the_screen_and_every_line_turned(engine
     tops = [min(y for _, y in line.box) for line in page.lines]
     assert tops == sorted(tops, reverse=True)
     assert calls == [6, 4], "the screen found upside-down lines, so the other 4 were classified too"
+
+
+LONG_LINES = [
+    "Deliveries are made to the address given in the order confirmation",
+    "Terms and conditions of delivery apply to every order placed with us",
+    "Our office is closed on public holidays and answers on the next day",
+]
+
+
+@needs_latin_font
+@pytest.mark.parametrize("turned", [False, True], ids=["upright", "upside-down"])
+def test_long_lines_are_classified_by_windows_and_read_right(engine, turned):
+    """A letter's lines are 30-40 times as long as high: squeezed whole into the classifier's 4:1 input
+    they were "turned" while upright (and left turned while turned); read by windows they are not."""
+    image, _ = render_lines(LONG_LINES, LATIN_FONT, size_px=34)
+    page = engine.read(rotate_180(image) if turned else image)
+    assert texts(page) == LONG_LINES
 
 
 @pytest.mark.parametrize("fill", [0, 255], ids=["black", "white"])
