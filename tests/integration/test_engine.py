@@ -78,7 +78,7 @@ def _count_classifier_calls(engine, monkeypatch) -> list[int]:
 
 
 @needs_latin_font
-def test_an_upright_page_is_screened_with_one_classifier_call(engine, monkeypatch):
+def test_an_upright_page_is_screened_by_its_6_widest_lines(engine, monkeypatch):
     image, _ = render_lines(PAGE, LATIN_FONT)
     calls = _count_classifier_calls(engine, monkeypatch)
     assert texts(engine.read(image)) == PAGE
