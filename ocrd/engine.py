@@ -16,7 +16,7 @@ import numpy as np
 from ocrd import __version__
 from ocrd.classify import AngleClassifier, ClassifyParams
 from ocrd.detect import DetectedBox, DetectParams, TextDetector
-from ocrd.geometry import crop_quad, reading_rows
+from ocrd.geometry import crop_quad, page_turn, reading_rows, reads_vertically, upright_page_points
 from ocrd.models import ModelSet, VerifiedFile, model_set_from_config, read_charset
 from ocrd.recognize import RecognizeParams, TextRecognizer
 from ocrd.results import PageResult, PageTimings, TextLine
@@ -146,19 +146,17 @@ class OcrEngine:
     ) -> tuple[list[DetectedBox], list[int], list[np.ndarray]]:
         """Boxes in reading order, the printed row of each, and their line crops, turned upright where needed.
 
-        A page fed upside down (most of its lines turned) is read from its own top: rows and their
-        order come from the boxes as they lie on the turned page, while the boxes keep the
-        coordinates of the page as displayed.
+        A page fed upside down or sideways (most of its lines turned, or running up or down the
+        page) is read from its own top: rows and their order come from the boxes as they lie on
+        the page turned upright, while the boxes keep the coordinates of the page as displayed.
         """
         crops = [crop_quad(image, b.quad) for b in boxes]
-        page_turned = False
+        flipped = [False] * len(crops)
         if self._classifier is not None and crops:
             crops, flipped = self._classifier.upright(crops)
-            page_turned = 2 * sum(flipped) > len(flipped)
-        quads = [b.quad for b in boxes]
-        if page_turned:
-            height, width = image.shape[:2]
-            quads = [np.array([width, height], np.float32) - q for q in quads]  # each point turned 180 degrees
+        height, width = image.shape[:2]
+        turn = page_turn([reads_vertically(b.quad) for b in boxes], flipped)
+        quads = [upright_page_points(b.quad, turn, width, height) for b in boxes]
         rows = reading_rows(quads)
         order = [i for row in rows for i in row]
         row_of_box = [number for number, row in enumerate(rows) for _ in row]

@@ -62,6 +62,12 @@ def quad_size(quad: np.ndarray) -> tuple[float, float]:
     return float(width), float(height)
 
 
+def reads_vertically(quad: np.ndarray) -> bool:
+    """True for a quad much taller than wide: `crop_quad` turns its crop by 90 degrees counter-clockwise."""
+    width_f, height_f = quad_size(np.asarray(quad, dtype=np.float32))
+    return max(1, int(round(height_f))) >= max(1, int(round(width_f))) * 1.5
+
+
 def crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
     """Perspective-crop an ordered quad to an upright rectangle; tall crops are turned to read left to right.
 
@@ -76,9 +82,40 @@ def crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
     target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(q, target)
     crop = cv2.warpPerspective(image, matrix, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-    if height >= width * 1.5:
+    if height >= width * 1.5:  # reads_vertically(quad), from the sizes already at hand
         crop = np.ascontiguousarray(np.rot90(crop))
     return crop
+
+
+def page_turn(vertical: Sequence[bool], flipped: Sequence[bool]) -> int:
+    """How far the page lies turned clockwise (0, 90, 180 or 270 degrees), from its lines.
+
+    `vertical[i]`: line i runs up or down the page (`reads_vertically`); `flipped[i]`: the
+    classifier turned its crop by 180 degrees. Most lines vertical: the page lies sideways,
+    turned clockwise when their crops (turned counter-clockwise by `crop_quad`) came out
+    upright, counter-clockwise when most came out upside down. Otherwise it is upside down
+    when most lines were flipped.
+    """
+    count = len(vertical)
+    vertical_count = sum(vertical)
+    if count and 2 * vertical_count > count:
+        flipped_vertical = sum(f for v, f in zip(vertical, flipped) if v)
+        return 270 if 2 * flipped_vertical > vertical_count else 90
+    return 180 if count and 2 * sum(flipped) > count else 0
+
+
+def upright_page_points(quad: np.ndarray, turn: int, width: float, height: float) -> np.ndarray:
+    """`quad`'s points on a `width` x `height` page lying turned by `turn` degrees, moved to where they lie
+    on the page turned upright (for the reading order; the result reports the displayed ones)."""
+    q = np.asarray(quad, dtype=np.float32).reshape(4, 2)
+    x, y = q[:, 0], q[:, 1]
+    if turn == 90:
+        return np.stack([y, width - x], axis=1)
+    if turn == 180:
+        return np.stack([width - x, height - y], axis=1)
+    if turn == 270:
+        return np.stack([height - y, x], axis=1)
+    return q
 
 
 def reading_rows(quads: Sequence[np.ndarray]) -> list[list[int]]:

@@ -116,6 +116,19 @@ def test_long_lines_are_classified_by_windows_and_read_right(engine, turned):
     assert texts(page) == LONG_LINES
 
 
+@needs_latin_font
+@pytest.mark.parametrize("rotate", [cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE], ids=["cw", "ccw"])
+def test_a_page_fed_sideways_is_read_from_its_own_top(engine, rotate):
+    """A landscape scan, or a page put on the glass sideways: every line reads, in the page's own order."""
+    image, _ = render_lines(PAGE, LATIN_FONT)
+    page = engine.read(np.ascontiguousarray(cv2.rotate(image, rotate)))
+    assert texts(page) == PAGE
+    # The boxes keep the coordinates of the page as displayed: its lines are columns there.
+    widths = [max(x for x, _ in line.box) - min(x for x, _ in line.box) for line in page.lines]
+    heights = [max(y for _, y in line.box) - min(y for _, y in line.box) for line in page.lines]
+    assert all(h > w for w, h in zip(widths, heights))
+
+
 @pytest.mark.parametrize("fill", [0, 255], ids=["black", "white"])
 def test_blank_page_gives_zero_lines(engine, fill):
     page = engine.read(np.full((240, 320, 3), fill, np.uint8))

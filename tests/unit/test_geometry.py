@@ -8,7 +8,16 @@ import cv2
 import numpy as np
 import pytest
 
-from ocrd.geometry import crop_quad, order_quad, quad_size, reading_order, reading_rows, unclip
+from ocrd.geometry import (
+    crop_quad,
+    order_quad,
+    page_turn,
+    quad_size,
+    reading_order,
+    reading_rows,
+    unclip,
+    upright_page_points,
+)
 
 
 def rect_quad(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
@@ -208,3 +217,36 @@ def test_reading_order_upward_skew_long_line_stays_one_row():
     # Five words on one printed line, each 3 px higher than the previous (20 px tall: neighbours overlap 85 %).
     quads = [rect_quad(20 + 110 * i, 112 - 3 * i, 120 + 110 * i, 132 - 3 * i) for i in range(5)]
     assert reading_order(quads) == [0, 1, 2, 3, 4]
+
+
+# ---------------------------------------------------------------- pages lying turned
+
+
+@pytest.mark.parametrize(
+    ("vertical", "flipped", "turn"),
+    [
+        ([False, False, True], [False, False, False], 0),  # one vertical stamp on an upright page
+        ([False, False, False], [True, True, False], 180),
+        ([True, True, False], [False, False, False], 90),  # crops turned counter-clockwise came out upright
+        ([True, True, True], [True, True, False], 270),  # ... came out upside down
+        ([], [], 0),
+    ],
+)
+def test_page_turn_from_the_lines(vertical, flipped, turn):
+    assert page_turn(vertical, flipped) == turn
+
+
+@pytest.mark.parametrize(
+    ("turn", "rotate"),
+    [(90, cv2.ROTATE_90_CLOCKWISE), (180, cv2.ROTATE_180), (270, cv2.ROTATE_90_COUNTERCLOCKWISE)],
+)
+def test_upright_page_points_undo_the_turn(turn, rotate):
+    # A mark at the top-left of a 40 x 30 page, and where it lies once the page is turned.
+    page = np.zeros((30, 40), np.uint8)
+    page[2:6, 3:9] = 255
+    shown = cv2.rotate(page, rotate)
+    ys, xs = np.nonzero(shown)
+    displayed = rect_quad(xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    back = upright_page_points(displayed, turn, shown.shape[1], shown.shape[0])
+    assert (back[:, 0].min(), back[:, 1].min(), back[:, 0].max(), back[:, 1].max()) == (3, 2, 9, 6)
+    assert (upright_page_points(displayed, 0, 1, 1) == displayed).all()
