@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import cv2
@@ -88,9 +89,10 @@ class AngleClassifier:
             probs = self._model.run(np.stack(windows[start : start + p.batch_size]))
             for index, row in zip(owners[start : start + p.batch_size], probs):
                 sums[index] = sums.get(index, 0) + np.asarray(row, dtype=np.float64)
+        window_counts = Counter(owners)
         found = False
         for index in indices:
-            mean = sums[index] / owners.count(index)
+            mean = sums[index] / window_counts[index]
             if int(np.argmax(mean)) == 1 and float(mean[1]) >= p.thresh:
                 out[index] = cv2.rotate(crops[index], cv2.ROTATE_180)
                 flipped[index] = True

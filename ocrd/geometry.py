@@ -62,10 +62,20 @@ def quad_size(quad: np.ndarray) -> tuple[float, float]:
     return float(width), float(height)
 
 
+def _crop_size(q: np.ndarray) -> tuple[int, int]:
+    """(width, height) in whole pixels of the crop `crop_quad` makes of the ordered quad `q`."""
+    width_f, height_f = quad_size(q)
+    return max(1, int(round(width_f))), max(1, int(round(height_f)))
+
+
+def _is_tall(width: int, height: int) -> bool:
+    # Much taller than wide: a vertical text line, or a quad that started on the wrong corner.
+    return height >= width * 1.5
+
+
 def reads_vertically(quad: np.ndarray) -> bool:
     """True for a quad much taller than wide: `crop_quad` turns its crop by 90 degrees counter-clockwise."""
-    width_f, height_f = quad_size(np.asarray(quad, dtype=np.float32))
-    return max(1, int(round(height_f))) >= max(1, int(round(width_f))) * 1.5
+    return _is_tall(*_crop_size(np.asarray(quad, dtype=np.float32)))
 
 
 def crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
@@ -76,13 +86,11 @@ def crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
     text, so it is rotated by 90 degrees counter-clockwise.
     """
     q = np.asarray(quad, dtype=np.float32)
-    width_f, height_f = quad_size(q)
-    width = max(1, int(round(width_f)))
-    height = max(1, int(round(height_f)))
+    width, height = _crop_size(q)
     target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(q, target)
     crop = cv2.warpPerspective(image, matrix, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-    if height >= width * 1.5:  # reads_vertically(quad), from the sizes already at hand
+    if _is_tall(width, height):
         crop = np.ascontiguousarray(np.rot90(crop))
     return crop
 

@@ -58,7 +58,7 @@ def render_visualization(image: np.ndarray, page: PageResult, max_side_px: int) 
     canvas = _to_bgr(image)
     height_px, width_px = canvas.shape[:2]
     scale = min(1.0, max_side_px / max(height_px, width_px))
-    quads = _page_quads(page, width_px * scale, height_px * scale)
+    quads = _page_quads(page, width_px * scale, height_px * scale, scale)
     style = _label_style(max(height_px, width_px) * scale, quads)
     labels = [str(number) for number in range(1, len(quads) + 1)]
     sizes = [_tag_size(label, style) for label in labels]
@@ -67,7 +67,7 @@ def render_visualization(image: np.ndarray, page: PageResult, max_side_px: int) 
         # The strip counts towards the bound: shrink the page so both fit. Shrinking moves
         # the boxes nearer the edge, so the strip is measured again (and capped by the bound).
         scale = max(1, max_side_px - strip_px) / width_px
-        quads = _page_quads(page, width_px * scale, height_px * scale)
+        quads = _page_quads(page, width_px * scale, height_px * scale, scale)
         strip_px = min(_left_strip_px(quads, sizes, style), max(0, max_side_px - round(width_px * scale)))
     if scale < 1.0:
         size = (max(1, round(width_px * scale)), max(1, round(height_px * scale)))
@@ -88,9 +88,10 @@ def render_visualization(image: np.ndarray, page: PageResult, max_side_px: int) 
     return canvas
 
 
-def _page_quads(page: PageResult, out_w: float, out_h: float) -> list[np.ndarray]:
-    scale_x = round(out_w) / page.width if page.width else 1.0
-    scale_y = round(out_h) / page.height if page.height else 1.0
+def _page_quads(page: PageResult, out_w: float, out_h: float, scale: float) -> list[np.ndarray]:
+    """The lines' boxes on an `out_w` x `out_h` canvas (`scale`: the image's, for a page without a size)."""
+    scale_x = round(out_w) / page.width if page.width else scale
+    scale_y = round(out_h) / page.height if page.height else scale
     return [np.array([[x * scale_x, y * scale_y] for x, y in line.box], dtype=np.float64) for line in page.lines]
 
 
