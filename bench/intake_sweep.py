@@ -32,13 +32,13 @@ def _child(path: str) -> None:
     import logging
 
     logging.disable(logging.WARNING)  # extension mismatches are expected here
-    from ocrd.config import IntakeConfig
-    from ocrd.intake import decoder_env
+    from ocrd.config.schema import IntakeConfig
+    from ocrd.intake.decode import decoder_env
 
     cfg = IntakeConfig()
     os.environ.update(decoder_env(cfg))  # before cv2 is first imported
     from ocrd.errors import InputError
-    from ocrd.intake import open_document
+    from ocrd.intake.gate import open_document
 
     result: dict = {}
     try:

@@ -4,7 +4,7 @@ Usage:
     python bench/joblog_scale.py [--rows 1000000] [--work /tmp/ocrd-bench/joblog] [--repeat 5]
         [--json bench/out/joblog_scale.json] [--importtime]
 
-Builds `<work>/state/jobs.db`: an empty file migrated by `ocrd.joblog.JobLog` itself (the real
+Builds `<work>/state/jobs.db`: an empty file migrated by `ocrd.jobs.log.JobLog` itself (the real
 schema and indexes), then ROWS synthetic rows bulk-inserted with executemany in one transaction.
 State mix: 95 % done, 2 % failed, 1 % quarantined, 1.5 % duplicate, 0.4 % queued, 0.1 % running;
 created over 60 days (the newest rows in the last hour), realistic timings and paths.
@@ -36,8 +36,9 @@ REASONS_Q = ["corrupt", "truncated", "unsupported_format", "too_many_pixels"]
 
 
 def build(db: Path, rows: int, seed: int = 6) -> float:
-    from ocrd.joblog import COLUMNS, JobLog, format_utc
-    from ocrd.jobids import new_job_id
+    from ocrd.jobs.log import JobLog
+    from ocrd.jobs.rows import COLUMNS, format_utc
+    from ocrd.jobs.ids import new_job_id
 
     db.parent.mkdir(parents=True, exist_ok=True)
     JobLog(db).close()  # creates the file and runs the migrations (schema + indexes)
@@ -124,7 +125,7 @@ def time_cmd(cmd: list[str], repeat: int) -> tuple[float, list[float]]:
 
 
 def time_inproc(db: Path, repeat: int) -> dict:
-    from ocrd.joblog import JobLog
+    from ocrd.jobs.log import JobLog
 
     out = {}
     for name, fn in [("list failed 50", lambda j: j.list_jobs(state="failed", limit=50)), ("status", lambda j: j.status())]:
@@ -139,7 +140,7 @@ def time_inproc(db: Path, repeat: int) -> dict:
             q_only.append((t2 - t1) * 1000)
         out[name] = {"open_plus_query_ms": statistics.median(open_q), "query_ms": statistics.median(q_only)}
     with JobLog.open_readonly(db) as j:
-        from ocrd.joblog import STATUS_COUNTS_SQL, list_jobs_query
+        from ocrd.jobs.queries import STATUS_COUNTS_SQL, list_jobs_query
 
         sql, params = list_jobs_query("failed", None, None, 50)
         out["plans"] = {"list failed 50": j.explain(sql, params), "status counts": j.explain(STATUS_COUNTS_SQL)}

@@ -4,7 +4,7 @@ Usage:
     python bench/long_lines.py [--pages 12] [--seed 5]
 
 Receipts have short lines; a letter's lines are 30-40 times as long as high, which is where the
-classifier's 4:1 input matters (see ocrd.classify.line_windows). The pages are rendered here (DejaVu
+classifier's 4:1 input matters (see ocrd.engine.classify.line_windows). The pages are rendered here (DejaVu
 Sans, 22-34 px, 1-8 lines of 6-18 words from a small office vocabulary), so the words are known
 exactly; each is read by `OcrEngine.read` as it is and turned by 180 degrees. CER is the edit distance
 over the expected characters, whitespace ignored.
@@ -24,9 +24,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from accuracy import levenshtein  # noqa: E402
-from ocrd.config import config_from_mapping  # noqa: E402
-from ocrd.engine import OcrEngine  # noqa: E402
-from ocrd.int8 import prepare_model_set  # noqa: E402
+from ocrd.config.load import config_from_mapping  # noqa: E402
+from ocrd.engine.ocr_engine import OcrEngine  # noqa: E402
+from ocrd.engine.int8.cache import prepare_model_set  # noqa: E402
 from tests.fonts import latin_font_path, render_lines  # noqa: E402
 
 WORDS = (

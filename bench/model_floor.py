@@ -4,9 +4,9 @@ Usage:
     python bench/model_floor.py --eval EVAL_DIR [--limit N] [--threads 1] [--json bench/out/model_floor.json]
 
 In one process, with one engine built from the built-in defaults (intra-op threads = --threads), it
-runs the daemon's own per-file function `ocrd.pipeline.process_file` (decode, detect, classify,
+runs the daemon's own per-file function `ocrd.service.pipeline.process_file` (decode, detect, classify,
 recognise, write JSON + text + visualization, then give the page's memory back as a worker does)
-over `<eval>/sroie-dev/img`, after one untimed warm-up file. `ocrd.runtime.OnnxModel.run` is
+over `<eval>/sroie-dev/img`, after one untimed warm-up file. `ocrd.engine.runtime.OnnxModel.run` is
 wrapped to add up the pure onnxruntime time per model;
 the other stages are wrapped the same way (decode = open_document + page iteration, outputs =
 write_outputs split into rendering, encoding and atomic writes). Reports the ratio
@@ -50,8 +50,8 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=Path("bench/out/model_floor.json"))
     args = ap.parse_args()
 
-    from ocrd.config import load_config
-    from ocrd.intake import decoder_env
+    from ocrd.config.load import load_config
+    from ocrd.intake.decode import decoder_env
 
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
@@ -60,12 +60,12 @@ def main() -> None:
     cfg = load_config(cfg_path).with_outbox(args.work / "out")
     os.environ.update(decoder_env(cfg.intake))
 
-    import ocrd.outputs as outputs
-    import ocrd.pipeline as pipeline
-    import ocrd.runtime as runtime
-    from ocrd.engine import OcrEngine
-    from ocrd.int8 import prepare_model_set
-    from ocrd.jobids import new_job_id
+    import ocrd.outputs.writers as outputs
+    import ocrd.service.pipeline as pipeline
+    import ocrd.engine.runtime as runtime
+    from ocrd.engine.ocr_engine import OcrEngine
+    from ocrd.engine.int8.cache import prepare_model_set
+    from ocrd.jobs.ids import new_job_id
 
     orig_run = runtime.OnnxModel.run
 
@@ -111,13 +111,13 @@ def main() -> None:
     outputs.result_json_text = timed("outputs:json_text", outputs.result_json_text)
     pipeline._vis_copy = timed("vis_copy", pipeline._vis_copy)
 
-    from ocrd.allocator import keep_freed_memory_for_reuse
-    import ocrd.workers as workers
-    from ocrd.workers import run_job
+    from ocrd.service.allocator import keep_freed_memory_for_reuse
+    import ocrd.service.workers as workers
+    from ocrd.service.workers import run_job
 
     workers.release_freed_memory = timed("release_memory", workers.release_freed_memory)
 
-    if cfg.workers.reuse_freed_memory:  # as a worker does at start (ocrd.workers._init_worker)
+    if cfg.workers.reuse_freed_memory:  # as a worker does at start (ocrd.service.workers._init_worker)
         keep_freed_memory_for_reuse()
     engine = OcrEngine.from_config(cfg, model_set=prepare_model_set(cfg).model_set, intra_op_threads=args.threads)
     engine.warm_up()

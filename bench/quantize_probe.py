@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 def quantize(src: Path, dst: Path, ops: list[str]) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from ocrd.int8_build import copy_metadata
+    from ocrd.engine.int8.build import copy_metadata
 
     quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=ops or None)
     copy_metadata(src, dst)
@@ -50,8 +50,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/ocrd-bench/quant"))
     ap.add_argument("--json", type=Path, default=Path("bench/out/quantize_probe.json"))
     args = ap.parse_args()
-    from ocrd.config import load_config
-    from ocrd.models import model_set_from_config
+    from ocrd.config.load import load_config
+    from ocrd.engine.models import model_set_from_config
 
     ms = model_set_from_config(load_config(None))
     args.work.mkdir(parents=True, exist_ok=True)

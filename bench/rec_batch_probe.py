@@ -3,9 +3,9 @@
 Usage: python bench/rec_batch_probe.py      (about 20 s; prints ms per line, best of 5)
 """
 import time, numpy as np
-from ocrd.config import load_config
-from ocrd.engine import model_set_from_config
-from ocrd.runtime import OnnxModel
+from ocrd.config.load import load_config
+from ocrd.engine.ocr_engine import model_set_from_config
+from ocrd.engine.runtime import OnnxModel
 ms = model_set_from_config(load_config(None))
 m = OnnxModel(ms.rec.path, intra_op_threads=1)
 rng = np.random.default_rng(0)

@@ -5,7 +5,7 @@ Usage:
         [--limit 0] [--json bench/out/scaling.json] [--png-dir docs/img]
 
 1. Megapixels: the first --pages receipts of sroie-dev are resized (Lanczos, aspect kept) to each
-   target size, saved as JPEG quality 95 under /tmp, and run through `ocrd.pipeline.process_file`
+   target size, saved as JPEG quality 95 under /tmp, and run through `ocrd.service.pipeline.process_file`
    in one process (1 worker x 1 thread, defaults, one untimed warm-up); the median per page of
    each stage is charted (docs/img/scaling_megapixels.png).
 2. Workers x threads: the real `ocrd process` command over sroie-dev/img for each shape
@@ -35,12 +35,12 @@ WORK = Path("/tmp/ocrd-bench/scaling")
 def megapixel_sweep(eval_dir: Path, pages: int, targets: list[float]) -> list[dict]:
     import cv2
 
-    from ocrd.config import load_config
-    from ocrd.engine import OcrEngine
-    from ocrd.int8 import prepare_model_set
-    from ocrd.intake import decoder_env
-    from ocrd.jobids import new_job_id
-    from ocrd.pipeline import Job, process_file
+    from ocrd.config.load import load_config
+    from ocrd.engine.ocr_engine import OcrEngine
+    from ocrd.engine.int8.cache import prepare_model_set
+    from ocrd.intake.decode import decoder_env
+    from ocrd.jobs.ids import new_job_id
+    from ocrd.service.pipeline import Job, process_file
 
     src = sorted((eval_dir / "sroie-dev" / "img").glob("*.jpg"))[:pages]
     mp_dir = WORK / "mp"

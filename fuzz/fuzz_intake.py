@@ -23,7 +23,8 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from ocrd.errors import InputError  # noqa: E402
-from ocrd.intake_headers import parse_exif_orientation, parse_header, sniff_format  # noqa: E402
+from ocrd.intake.formats import parse_header, sniff_format  # noqa: E402
+from ocrd.intake.tiff import parse_exif_orientation  # noqa: E402
 
 MAX_PAGES = 50
 PARSED_FORMATS = ("jpeg", "png", "tiff", "bmp", "webp")

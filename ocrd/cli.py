@@ -20,11 +20,11 @@ from ocrd import __version__
 from ocrd.errors import ExitCode, OcrdError
 
 if TYPE_CHECKING:
-    from ocrd.config import Config
+    from ocrd.config.schema import Config
 
 
 def _load(args: argparse.Namespace) -> Config:
-    from ocrd.config import load_config, resolve_config_path
+    from ocrd.config.load import load_config, resolve_config_path
 
     return load_config(resolve_config_path(args.config, os.environ))
 
@@ -79,14 +79,14 @@ def _size_or_zero(path: Path) -> int:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
-    from ocrd.config import pool_shape
+    from ocrd.config.schema import pool_shape
     from ocrd.cpus import available_cpus
-    from ocrd.intake import decoder_env
-    from ocrd.inbox import escaped_name, text_rel_path
-    from ocrd.jobids import new_job_id
-    from ocrd.outputs import choose_stem
-    from ocrd.job import Job
-    from ocrd.workers import WorkerPool, classify_failure
+    from ocrd.intake.decode import decoder_env
+    from ocrd.inbox.watch import escaped_name, text_rel_path
+    from ocrd.jobs.ids import new_job_id
+    from ocrd.outputs.writers import choose_stem
+    from ocrd.jobs.records import Job
+    from ocrd.service.workers import WorkerPool, classify_failure
 
     cfg = _load(args)
     if args.outbox:
@@ -147,12 +147,12 @@ def cmd_process(args: argparse.Namespace) -> int:
     return ExitCode.OK if not failures else ExitCode.SOME_FAILED
 
 
-def _prepare_models(cfg: Config, earlier: dict | None = None):  # -> ocrd.int8.PreparedModels
+def _prepare_models(cfg: Config, earlier: dict | None = None):  # -> ocrd.engine.int8.cache.PreparedModels
     """The verified model set to run; says so on stderr when the INT8 recognizer is being built first.
 
     `earlier`: this command's own verification of the shipped files ({role: VerifiedFile}), reused.
     """
-    from ocrd.int8 import prepare_model_set
+    from ocrd.engine.int8.cache import prepare_model_set
     from ocrd.logs import configure_logging
 
     # Warnings (an INT8 fallback) to stderr; stdout stays the command's own output.
@@ -179,7 +179,7 @@ def _same_source(json_path: Path, rel_path: str) -> bool:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from ocrd.models import model_set_from_config
+    from ocrd.engine.models import model_set_from_config
 
     cfg = _load(args)
     model_set = model_set_from_config(cfg)
@@ -221,7 +221,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ocrd.daemon import run_daemon
+    from ocrd.service.daemon import run_daemon
     from ocrd.logs import configure_logging
 
     cfg = _load(args)
@@ -230,8 +230,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from ocrd.check import check
-    from ocrd.config import resolve_config_path
+    from ocrd.service.check import check
+    from ocrd.config.load import resolve_config_path
 
     config_path = resolve_config_path(args.config, os.environ)
     report = check(config_path)
@@ -250,7 +250,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _open_joblog_readonly(cfg: Config):
-    from ocrd.joblog import JobLog
+    from ocrd.jobs.log import JobLog
 
     return JobLog.open_readonly(cfg.state_dir / "jobs.db")
 
@@ -289,7 +289,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_requeue(args: argparse.Namespace) -> int:
-    from ocrd.requeue import requeue_jobs
+    from ocrd.service.requeue import requeue_jobs
 
     cfg = _load(args)
     if not args.job_ids and not args.state:

@@ -1,7 +1,7 @@
 """Logging setup: structlog to JSON lines (journald) or a console format, plus an optional JSON-lines file
 sink that logrotate can rotate; stdlib logs are routed through the same pipeline.
 
-The only importer of structlog. `configure_logging` is called once by the
+The only importer of `structlog`. `configure_logging` is called once by the
 CLI; nothing is configured at import. Installs no signal handler: the daemon
 calls `reopen_log_files()` from its SIGHUP handler.
 """

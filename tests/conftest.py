@@ -27,8 +27,8 @@ def session_cache_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def prepared_models(session_cache_dir, tmp_path_factory):
     """The default models as `ocrd run` prepares them: builds the INT8 recognizer into the session cache."""
-    from ocrd.config import config_from_mapping
-    from ocrd.int8 import prepare_model_set
+    from ocrd.config.load import config_from_mapping
+    from ocrd.engine.int8.cache import prepare_model_set
 
     cfg = config_from_mapping({"recognize": {"precision": "int8"}}, Path(tmp_path_factory.mktemp("prepare")))
     prepared = prepare_model_set(cfg)

@@ -1,6 +1,6 @@
-"""Render the pages ocrd calibrates its INT8 recognizer on (ocrd/calibration/page-*.png).
+"""Render the pages ocrd calibrates its INT8 recognizer on (ocrd/engine/int8/calibration/page-*.png).
 
-Usage: python tools/render_calibration_pages.py [--out ocrd/calibration]
+Usage: python tools/render_calibration_pages.py [--out ocrd/engine/int8/calibration]
 
 Needs Pillow, matplotlib (for its DejaVu fonts) and the WenQuanYi Micro Hei font
 (/usr/share/fonts/truetype/wqy/wqy-microhei.ttc, Debian/Ubuntu package fonts-wqy-microhei).

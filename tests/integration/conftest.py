@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ocrd.config import config_from_mapping
-from ocrd.engine import OcrEngine
+from ocrd.config.load import config_from_mapping
+from ocrd.engine.ocr_engine import OcrEngine
 
 
 @pytest.fixture(scope="session", autouse=True)

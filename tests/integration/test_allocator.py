@@ -15,7 +15,7 @@ _REUSE_PROBE = r"""
 import resource, sys
 import numpy as np
 if sys.argv[1] == "tuned":
-    from ocrd.allocator import keep_freed_memory_for_reuse
+    from ocrd.service.allocator import keep_freed_memory_for_reuse
     assert keep_freed_memory_for_reuse()
 def touch():
     buf = np.empty(32 * 1024 * 1024, dtype=np.uint8)
@@ -42,7 +42,7 @@ pinned = blocks[-1]
 del blocks
 held = rss_mib() - start
 if sys.argv[1] == "release":
-    from ocrd.allocator import release_freed_memory
+    from ocrd.service.allocator import release_freed_memory
     assert release_freed_memory()
 print(round(held), round(rss_mib() - start))
 """

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ocrd.check import ProblemKind, check, run_checks
-from ocrd.config import load_config
+from ocrd.service.check import ProblemKind, check, run_checks
+from ocrd.config.load import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tests.fonts import CJK_CHARS, CJK_FONT, latin_font_path, render_lines
-from ocrd.engine import OcrEngine
-from ocrd.results import PageResult
+from ocrd.engine.ocr_engine import OcrEngine
+from ocrd.engine.results import PageResult
 
 LATIN_FONT = latin_font_path()
 needs_latin_font = pytest.mark.skipif(

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ocrd.errors import UnavailableError
-from ocrd.health import DurationHistogram, HealthServer, HealthSnapshot
+from ocrd.service.health import DurationHistogram, HealthServer, HealthSnapshot
 
 
 class State:

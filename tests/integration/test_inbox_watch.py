@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from ocrd.config import InboxConfig
+from ocrd.config.schema import InboxConfig
 from ocrd.errors import UnavailableError
-from ocrd.inbox import (
+from ocrd.inbox.watch import (
     InboxWatcher,
     StabilityTracker,
     claim,

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from ocrd.config import config_from_mapping
-from ocrd.engine import OcrEngine
-from ocrd.int8 import RECIPE, installed_onnxruntime_version, prepare_model_set
-from ocrd.int8_build import MIN_AGREEMENT
-from ocrd.models import file_sha256, model_set_from_config
+from ocrd.config.load import config_from_mapping
+from ocrd.engine.ocr_engine import OcrEngine
+from ocrd.engine.int8.cache import installed_onnxruntime_version, prepare_model_set
+from ocrd.engine.int8.recipe import RECIPE
+from ocrd.engine.int8.build import MIN_AGREEMENT
+from ocrd.engine.models import file_sha256, model_set_from_config
 from tests.fonts import CJK_FONT, latin_font_path, render_lines
 
 

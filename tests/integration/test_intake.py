@@ -15,18 +15,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ocrd.config import IntakeConfig
+from ocrd.config.schema import IntakeConfig
 from ocrd.errors import InputError, Reason
-from ocrd.intake import apply_orientation, decoder_env, normalise, open_document
-from ocrd.intake_headers import (
-    parse_bmp,
-    parse_exif_orientation,
-    parse_jpeg,
-    parse_png,
-    parse_tiff,
-    parse_webp,
-    sniff_format,
-)
+from ocrd.intake.decode import apply_orientation, decoder_env, normalise
+from ocrd.intake.formats import sniff_format
+from ocrd.intake.gate import open_document
+from ocrd.intake.jpeg import parse_jpeg
+from ocrd.intake.raster import parse_bmp, parse_png, parse_webp
+from ocrd.intake.tiff import parse_exif_orientation, parse_tiff
 from tests import corpus
 
 CFG = IntakeConfig()

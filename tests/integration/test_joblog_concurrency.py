@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ocrd.joblog import JobLog
+from ocrd.jobs.log import JobLog
 
 JOBS = 300
 
@@ -19,7 +19,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from ocrd.joblog import JobLog
+    from ocrd.jobs.log import JobLog
 
     log = JobLog(Path(sys.argv[1]))
     for i in range(int(sys.argv[2])):

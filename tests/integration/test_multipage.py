@@ -9,10 +9,10 @@ import jsonschema
 import pytest
 from PIL import Image
 
-from ocrd.config import config_from_mapping
-from ocrd.jobids import new_job_id
-from ocrd.outputs import load_result_schema
-from ocrd.pipeline import Job, process_file
+from ocrd.config.load import config_from_mapping
+from ocrd.jobs.ids import new_job_id
+from ocrd.outputs.writers import load_result_schema
+from ocrd.service.pipeline import Job, process_file
 from tests.fonts import latin_font_path, render_lines
 
 PAGE_TEXTS = ["Invoice 4711", "Delivery note 815", "Receipt 2026"]

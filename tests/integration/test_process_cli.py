@@ -14,7 +14,7 @@ import cv2
 import jsonschema
 import pytest
 
-from ocrd.outputs import load_result_schema
+from ocrd.outputs.writers import load_result_schema
 from tests.fonts import CJK_FONT, render_lines
 
 # The CJK subset font ships with the tests, so these renders never need a system font.

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from ocrd.config import load_config
+from ocrd.config.load import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "systemd" / "ocrd.service"

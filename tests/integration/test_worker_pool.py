@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from ocrd.config import default_config
+from ocrd.config.load import default_config
 from ocrd.errors import Reason
-from ocrd.jobids import new_job_id
-from ocrd.pipeline import Job
-from ocrd.workers import WorkerPool, classify_failure
+from ocrd.jobs.ids import new_job_id
+from ocrd.service.pipeline import Job
+from ocrd.service.workers import WorkerPool, classify_failure
 from tests.fonts import latin_font_path, render_lines
 
 
@@ -144,7 +144,7 @@ def test_pebble_names_a_break_with_no_task_taken_as_the_daemon_expects():
 
     import pebble
 
-    from ocrd.daemon import _NO_TASK_RUNNING
+    from ocrd.service.dispatch import _NO_TASK_RUNNING
 
     # Every worker dies while starting, so no job is ever taken.
     pool = pebble.ProcessPool(max_workers=1, initializer=os._exit, initargs=(3,),
@@ -160,7 +160,7 @@ def test_pebble_names_a_break_with_no_task_taken_as_the_daemon_expects():
 
 
 def test_workers_give_a_pages_memory_back_after_the_job(cfg, tmp_path):
-    """Between jobs a worker holds its engine, not the last page's buffers (ocrd.allocator)."""
+    """Between jobs a worker holds its engine, not the last page's buffers (ocrd.service.allocator)."""
     import platform
 
     if platform.libc_ver()[0] != "glibc":

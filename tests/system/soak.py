@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ocrd.joblog import WAL_SIZE_LIMIT_BYTES
+from ocrd.jobs.connection import WAL_SIZE_LIMIT_BYTES
 from tests.system.harness import DaemonHarness, encode_image, proc_status_kb, render_text_image
 
 

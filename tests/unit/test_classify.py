@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ocrd.classify import line_windows
+from ocrd.engine.classify import line_windows
 
 
 def test_a_long_crop_is_read_as_windows_from_its_start_to_its_end():

@@ -8,17 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ocrd.config import (
-    Config,
-    DetectConfig,
-    InboxConfig,
-    WorkersConfig,
-    config_from_mapping,
-    default_config,
-    load_config,
-    pool_shape,
-    resolve_config_path,
-)
+from ocrd.config.load import config_from_mapping, default_config, load_config, resolve_config_path
+from ocrd.config.schema import Config, DetectConfig, InboxConfig, WorkersConfig, pool_shape
 from ocrd.errors import ConfigError, ExitCode
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

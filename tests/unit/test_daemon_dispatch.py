@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from ocrd.config import config_from_mapping
-from ocrd.daemon import Daemon
-from ocrd.inbox import claim
-from ocrd.joblog import JobLog, JobState
-from ocrd.pipeline import Job
+from ocrd.config.load import config_from_mapping
+from ocrd.service.daemon import Daemon
+from ocrd.inbox.watch import claim
+from ocrd.jobs.log import JobLog
+from ocrd.jobs.rows import JobState
+from ocrd.service.pipeline import Job
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -62,8 +63,8 @@ def _attempts(daemon: Daemon) -> dict[str, tuple[str, int]]:
 
 
 def test_jobs_waiting_in_the_pool_stay_queued_and_uncharged(daemon):
-    daemon._submit_queued()
-    daemon._note_started()
+    daemon._dispatch.submit_queued(daemon.joblog, daemon._pool)
+    daemon._dispatch.note_started(daemon.joblog)
     # one worker: up to two jobs handed out, none taken yet
     assert [j.job_id for j, _ in daemon._pool.submitted] == ["J0", "J1"]
     assert _attempts(daemon) == {"J0": ("queued", 0), "J1": ("queued", 0), "J2": ("queued", 0)}
@@ -71,7 +72,7 @@ def test_jobs_waiting_in_the_pool_stay_queued_and_uncharged(daemon):
     assert [daemon.joblog.get(j).stem for j in ("J0", "J1", "J2")] == ["f0", "f1", None]
 
     daemon._pool.future_of("J0").set_running_or_notify_cancel()  # a worker took J0
-    daemon._note_started()
+    daemon._dispatch.note_started(daemon.joblog)
     assert _attempts(daemon) == {"J0": ("running", 1), "J1": ("queued", 0), "J2": ("queued", 0)}
     assert daemon.joblog.get("J0").stem == "f0"
 
@@ -82,18 +83,18 @@ def test_jobs_waiting_in_the_pool_stay_queued_and_uncharged(daemon):
 
 
 def test_a_finished_job_is_charged_unless_the_pool_broke_before_any_worker_took_it(daemon, tmp_path):
-    daemon._submit_queued()
+    daemon._dispatch.submit_queued(daemon.joblog, daemon._pool)
     future = daemon._pool.future_of("J0")
     future.set_running_or_notify_cancel()
     future.set_exception(BrokenProcessPool("Unpicklable object from worker"))  # taken: charged
     # pebble's words when every worker died while none had a task: J1 was never read
     daemon._pool.future_of("J1").set_exception(BrokenProcessPool("All workers expired"))
-    daemon._collect_finished()
+    daemon._dispatch.collect_finished(daemon.joblog, daemon._pool)
 
     j0, j1 = daemon.joblog.get("J0"), daemon.joblog.get("J1")
     assert (j0.state, j0.attempts, j0.reason) == (JobState.QUEUED, 1, "worker_crashed")  # retry scheduled
     assert (j1.state, j1.attempts, j1.reason) == (JobState.QUEUED, 0, None)  # simply handed out again
     assert Path(j1.work_path).exists()
 
-    daemon._submit_queued()
-    assert "J1" in daemon._in_flight  # J0 waits for its retry time, J1 goes straight back to the pool
+    daemon._dispatch.submit_queued(daemon.joblog, daemon._pool)
+    assert "J1" in daemon._dispatch.in_flight  # J0 waits for its retry time, J1 goes straight back to the pool

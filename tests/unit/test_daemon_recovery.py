@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from ocrd.config import config_from_mapping
-from ocrd.daemon import Daemon
+from ocrd.config.load import config_from_mapping
+from ocrd.service.daemon import Daemon
 from ocrd.errors import Reason
-from ocrd.inbox import work_root
-from ocrd.joblog import JobLog, JobRow, JobState
+from ocrd.inbox.watch import work_root
+from ocrd.jobs.log import JobLog
+from ocrd.jobs.rows import JobRow, JobState
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 DATA = b"\x89PNG\r\n\x1a\n pretend image bytes"
@@ -181,8 +182,8 @@ def test_admit_records_a_claimed_file_it_cannot_hash(daemon, monkeypatch):
     def unreadable(path):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr("ocrd.daemon.file_sha256", unreadable)
-    daemon._admit(inbox, dropped)
+    monkeypatch.setattr("ocrd.service.admission.file_sha256", unreadable)
+    daemon._admission.admit(daemon.joblog, inbox, dropped)
     (row,) = daemon.joblog.list_jobs(limit=None)
     assert (row.state, row.rel_path, row.sha256, row.size_bytes) == (JobState.QUEUED, "sub/locked.jpg", None, len(DATA))
     assert Path(row.work_path).read_bytes() == DATA and not dropped.exists()
@@ -191,7 +192,7 @@ def test_admit_records_a_claimed_file_it_cannot_hash(daemon, monkeypatch):
 def test_admit_keeps_a_claim_whose_row_cannot_be_written_yet_and_records_it_later(daemon, monkeypatch):
     """Job log locked by another process: the claimed file must get its row once the lock is gone,
     not sit in work until the next start (issue 7, faults)."""
-    from ocrd.joblog import JobLogBusy
+    from ocrd.jobs.rows import JobLogBusy
 
     inbox = daemon.cfg.inboxes[0]
     dropped = inbox.path / "sub" / "busy.jpg"
@@ -207,9 +208,9 @@ def test_admit_keeps_a_claim_whose_row_cannot_be_written_yet_and_records_it_late
         return real_add(*args, **kwargs)
 
     monkeypatch.setattr(daemon.joblog, "add_queued", locked)
-    assert daemon._admit(inbox, dropped) is False
+    assert daemon._admission.admit(daemon.joblog, inbox, dropped) is False
     assert daemon.joblog.list_jobs(limit=None) == [] and not dropped.exists()
-    assert daemon._record_unrecorded() is True
+    assert daemon._admission.record_unrecorded(daemon.joblog) is True
     (row,) = daemon.joblog.list_jobs(limit=None)
     assert (row.state, row.rel_path) == (JobState.QUEUED, "sub/busy.jpg")
     assert Path(row.work_path).read_bytes() == DATA
@@ -232,8 +233,8 @@ def test_a_claim_the_job_log_refuses_does_not_hold_up_the_files_after_it(daemon,
 
     monkeypatch.setattr(daemon.joblog, "add_queued", refuse_poison)
     with capture_logs() as logs:
-        assert daemon._admit(inbox, inbox.path / "poison.jpg") is True
-        assert daemon._admit(inbox, inbox.path / "next.jpg") is True
+        assert daemon._admission.admit(daemon.joblog, inbox, inbox.path / "poison.jpg") is True
+        assert daemon._admission.admit(daemon.joblog, inbox, inbox.path / "next.jpg") is True
     assert [row.rel_path for row in daemon.joblog.list_jobs(limit=None)] == ["next.jpg"]
     (failed,) = [e for e in logs if e["event"] == "job_record_failed"]
     assert Path(failed["work_path"]).read_bytes() == DATA  # kept for the next start, not lost
@@ -244,10 +245,10 @@ def test_one_claim_that_cannot_be_recovered_does_not_stop_the_start(daemon, monk
     _done(daemon, "J1")
     _claimed(daemon, "J2", "second.jpg")  # crashed before its row
 
-    def broken_archive(row, inbox, work_path):
+    def broken_archive(cfg, row, inbox, work_path):
         raise PermissionError(13, "Permission denied", str(daemon.cfg.archive))
 
-    monkeypatch.setattr(daemon, "_dispose_original", broken_archive)
+    monkeypatch.setattr("ocrd.service.recovery.dispose_original", broken_archive)
     daemon._recover()
     assert daemon.joblog.get("J2").state == JobState.QUEUED  # the claim after the broken one got its row
     assert (work_root(daemon.cfg.inboxes[0].path) / "J1" / "first.jpg").exists()  # kept for the next start

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ocrd.detect import DetectParams, boxes_from_probability_map, detector_input_size
+from ocrd.engine.detect import DetectParams, boxes_from_probability_map, detector_input_size
 
 PARAMS = DetectParams()  # thresh 0.3, box_thresh 0.5, unclip 1.6, min_size 3
 

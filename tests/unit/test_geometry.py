@@ -1,4 +1,4 @@
-"""Unit tests for ocrd.geometry: quad ordering, unclip, perspective crop, reading order."""
+"""Unit tests for ocrd.engine.geometry: quad ordering, unclip, perspective crop, reading order."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ocrd.geometry import (
+from ocrd.engine.geometry import (
     crop_quad,
     order_quad,
     page_turn,

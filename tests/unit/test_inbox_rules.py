@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ocrd.inbox import (
+from ocrd.inbox.watch import (
     StabilityTracker,
     collision_name,
     filesystem_type,

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from ocrd.config import config_from_mapping
+from ocrd.config.load import config_from_mapping
 from ocrd.errors import ModelError
-from ocrd.int8 import RECIPE, CacheState, cache_dir_for, cache_state, cached_path, installed_onnxruntime_version, lookup
-from ocrd.int8_build import text_agreement
-from ocrd.models import ModelFile, file_sha256
+from ocrd.engine.int8.cache import CacheState, cache_dir_for, cache_state, installed_onnxruntime_version, lookup
+from ocrd.engine.int8.recipe import RECIPE, cached_path
+from ocrd.engine.int8.build import text_agreement
+from ocrd.engine.models import ModelFile, file_sha256
 
 SOURCE_SHA = "ab" * 32
 
@@ -76,7 +77,7 @@ def test_the_cache_state_of_a_copy_from_before_an_onnxruntime_upgrade_is_missing
 
 
 def test_the_installed_onnxruntime_version_is_the_librarys():
-    import onnxruntime  # ocrd.int8 reads the metadata only; the test loads the library to compare
+    import onnxruntime  # ocrd.engine.int8.cache reads the metadata only; the test loads the library to compare
 
     assert installed_onnxruntime_version() == onnxruntime.__version__
 

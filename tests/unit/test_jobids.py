@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 
-from ocrd.jobids import new_job_id
+from ocrd.jobs.ids import new_job_id
 
 _CROCKFORD = re.compile(r"[0-9ABCDEFGHJKMNPQRSTVWXYZ]{26}")
 

@@ -12,24 +12,22 @@ from pathlib import Path
 
 import pytest
 
-from ocrd.config import default_config
+from ocrd.config.load import default_config
 from ocrd.errors import OcrdError, Reason, UnavailableError
-from ocrd.joblog import (
+from ocrd.jobs.log import JobLog
+from ocrd.jobs.queries import FIND_DONE_BY_SHA256_SQL, STATUS_COUNTS_SQL, list_jobs_query
+from ocrd.jobs.rows import (
     COLUMNS,
-    FIND_DONE_BY_SHA256_SQL,
-    SCHEMA_VERSION,
-    STATUS_COUNTS_SQL,
     InvalidTransition,
-    JobLog,
     JobLogBusy,
     JobNotFound,
     JobRow,
     JobState,
     ReadOnlyJobLog,
     format_utc,
-    list_jobs_query,
     parse_utc,
 )
+from ocrd.jobs.schema import SCHEMA_VERSION
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -221,8 +219,8 @@ def test_outputs_are_a_json_list_in_the_table(log, db_path):
 
 
 def test_finish_done_accepts_a_pipeline_outcome_dict(log):
-    # The workers' Outcome, as the daemon passes it (asdict + engine identity); ocrd.job is plain data.
-    from ocrd.job import Outcome
+    # The workers' Outcome, as the daemon passes it (asdict + engine identity); ocrd.jobs.records is plain data.
+    from ocrd.jobs.records import Outcome
 
     job = add(log)
     log.start(job.id, "scan")
@@ -234,8 +232,8 @@ def test_finish_done_accepts_a_pipeline_outcome_dict(log):
 def test_pipeline_outcome_fields_are_all_accepted():
     from dataclasses import fields as dc_fields
 
-    from ocrd.job import Outcome
-    from ocrd.joblog import _DONE_IGNORED, DONE_FIELDS
+    from ocrd.jobs.records import Outcome
+    from ocrd.jobs.rows import _DONE_IGNORED, DONE_FIELDS
 
     assert {f.name for f in dc_fields(Outcome)} <= DONE_FIELDS | _DONE_IGNORED
 

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from ocrd.errors import ModelError
-from ocrd.models import ModelFile
+from ocrd.engine.models import ModelFile
 
 
 def _model(tmp_path, data: bytes) -> ModelFile:
@@ -22,7 +22,7 @@ def test_an_unchanged_file_is_not_hashed_again(tmp_path, monkeypatch):
     first = model.verify_once()
     assert first.sha256 == model.sha256 and first.size == len(b"weights v1")
 
-    monkeypatch.setattr("ocrd.models.file_sha256", lambda path: pytest.fail("hashed again"))
+    monkeypatch.setattr("ocrd.engine.models.file_sha256", lambda path: pytest.fail("hashed again"))
     assert model.verify_once(first) is first
 
 

@@ -1,4 +1,4 @@
-"""Unit tests of ocrd.outputs: atomic writes, naming, the written set, the JSON schema, the visualization."""
+"""Unit tests of ocrd.outputs.writers: atomic writes, naming, the written set, the JSON schema, the visualization."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import jsonschema
 import numpy as np
 import pytest
 
-from ocrd import outputs
-from ocrd.outputs import (
+import ocrd.outputs.writers as outputs
+from ocrd.outputs.writers import (
     atomic_write_bytes,
     atomic_write_text,
     choose_stem,
@@ -23,7 +23,7 @@ from ocrd.outputs import (
     result_json_text,
     write_outputs,
 )
-from ocrd.results import DocumentResult, PageResult, PageTimings, SourceInfo, TextLine
+from ocrd.engine.results import DocumentResult, PageResult, PageTimings, SourceInfo, TextLine
 
 
 @dataclass(frozen=True)
@@ -348,7 +348,7 @@ def test_encoded_visualization_has_no_exif() -> None:
 
 
 def test_real_outputs_config_fits(tmp_path: Path) -> None:
-    from ocrd.config import OutputsConfig  # imported here so config work in progress fails only this test
+    from ocrd.config.schema import OutputsConfig  # imported here so config work in progress fails only this test
 
     cfg = OutputsConfig()
     doc = make_doc(2, width=400, height=300)

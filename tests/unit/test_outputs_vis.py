@@ -7,8 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ocrd.outputs_vis import PALETTE_BGR, render_visualization
-from ocrd.results import PageResult, TextLine
+from ocrd.outputs.visualization import PALETTE_BGR, render_visualization
+from ocrd.engine.results import PageResult, TextLine
 
 WHITE = [255, 255, 255]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ocrd.config import config_from_mapping
-from ocrd.engine import settings_from_config
-from ocrd.recognize import RecognizeParams, TextRecognizer, ctc_greedy_decode
+from ocrd.config.load import config_from_mapping
+from ocrd.engine.ocr_engine import settings_from_config
+from ocrd.engine.recognize import RecognizeParams, TextRecognizer, ctc_greedy_decode
 
 CHARSET = ["a", "b", "c", " "]  # class 0 is the CTC blank; class i is CHARSET[i - 1]
 

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from ocrd.sdnotify import Notifier
+from ocrd.service.sdnotify import Notifier
 
 
 @pytest.fixture

@@ -1,0 +1,217 @@
+"""Building the INT8 recognizer, in the child process ocrd.engine.int8.cache spawns: calibrate, quantize, gate, write.
+
+The FP32 model reads the rendered pages shipped in `ocrd/engine/int8/calibration/`, made to look scanned; the
+recognizer inputs it produces calibrate onnxruntime's `quantize_static` (QDQ, convolution weights INT8
+per channel, activations UINT8); the convolutions whose inputs 8 bits represent worst are left FP32
+(`_sensitive_convolutions`); the copy must read the clean pages like the FP32 model (MIN_AGREEMENT);
+then file and record are written atomically, the record last. Only this module imports onnx and
+onnxruntime.quantization, and only the build child imports this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ocrd.cpus import available_cpus
+from ocrd.durable import fsync_dir, fsync_file
+from ocrd.engine.int8.recipe import RECIPE, Int8BuildError, record_path
+from ocrd.engine.models import ModelFile, ModelSet, file_sha256, model_set_from_config
+
+if TYPE_CHECKING:
+    import numpy as np
+    from onnxruntime.quantization import CalibrationDataReader
+
+    from ocrd.config.schema import Config
+
+# The built copy must read the clean calibration pages (not used to calibrate) like the FP32 model
+# does, to at least this agreement, or it is discarded; a bad build (another CPU's kernels, a custom
+# model that quantizes badly) then costs speed, never text. Measured: 0.99+ for the shipped model.
+MIN_AGREEMENT = 0.97
+# Convolutions whose input keeps less signal than this in 8 bits stay FP32 (_sensitive_convolutions).
+MIN_SQNR_DB = 40.0
+# Every n-th calibration batch feeds that sensitivity analysis (it keeps all activations in memory).
+SENSITIVITY_EVERY = 25
+CALIBRATION_DIR = Path(__file__).parent / "calibration"
+
+
+def child_main(cfg: Config, source: ModelFile, source_sha256: str, target: Path, send) -> None:
+    """The build child's entry point: builds, then sends "ok" or the error to the parent."""
+    try:
+        build(cfg, source, source_sha256, target)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which falls back to FP32
+        send.send(f"{type(exc).__name__}: {exc}")
+    else:
+        send.send("ok")
+    finally:
+        send.close()
+
+
+def calibration_pages(*, scanned: bool = True) -> Iterator[np.ndarray]:
+    """The shipped pages as BGR images, as a scan would have them (smaller, blurred, noisy), or clean.
+
+    Calibration uses the scanned look only: clean renders are pure black on pure white, a contrast
+    no scan has, and min/max calibration would widen every activation range for them.
+    """
+    import cv2
+    import numpy as np
+
+    for number, path in enumerate(sorted(CALIBRATION_DIR.glob("page-*.png"))):
+        gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if gray is None:
+            raise Int8BuildError(f"calibration page {path} is unreadable; reinstall ocrd")
+        if scanned:
+            gray = cv2.resize(gray, None, fx=0.8, fy=0.8, interpolation=cv2.INTER_AREA)
+            noisy = cv2.GaussianBlur(gray, (3, 3), 0).astype(np.float32)
+            noisy += np.random.default_rng(number).normal(0.0, 8.0, noisy.shape).astype(np.float32)
+            gray = np.clip(noisy, 0, 255).astype(np.uint8)
+        yield cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+
+
+def text_agreement(reference: list[str], candidate: list[str]) -> float:
+    """How alike two readings of the same pages are: difflib's ratio over all their text, 0..1."""
+    from difflib import SequenceMatcher
+
+    return SequenceMatcher(None, "\n".join(reference), "\n".join(candidate), autojunk=False).ratio()
+
+
+def _sensitive_convolutions(
+    prepared: Path, quantized: Path, float_feed: CalibrationDataReader, qdq_feed: CalibrationDataReader
+) -> dict[str, float]:
+    """Convolutions whose input activation loses most in 8 bits: {node name: signal-to-quantization-noise dB}.
+
+    onnxruntime's QDQ debugging tools run the float and the fully quantized model on calibration
+    batches and compare each quantized tensor before and after its quantize/dequantize pair. Inputs
+    below MIN_SQNR_DB (measured on the shipped model: 28-37 dB for ten of them, all after residual or
+    activation arithmetic with a wide range) are left in FP32; their convolutions cost ~10 % of the
+    speed gain and carry most of the accuracy loss (docs/benchmarks.md, "INT8 recognizer").
+    """
+    import tempfile
+
+    import onnx
+    from onnxruntime.quantization import qdq_loss_debug
+
+    with tempfile.TemporaryDirectory(prefix=".int8-build-sqnr-", dir=quantized.parent) as tmp:
+        float_aug, qdq_aug = Path(tmp) / "float.onnx", Path(tmp) / "qdq.onnx"
+        for model, augmented in ((prepared, float_aug), (quantized, qdq_aug)):
+            qdq_loss_debug.modify_model_output_intermediate_tensors(str(model), str(augmented), op_types_for_saving=["Conv"])
+        float_acts = qdq_loss_debug.collect_activations(str(float_aug), float_feed)
+        qdq_acts = qdq_loss_debug.collect_activations(str(qdq_aug), qdq_feed)
+    errors = qdq_loss_debug.compute_activation_error(qdq_loss_debug.create_activation_matching(qdq_acts, float_acts))
+    convolutions_of: dict[str, list[str]] = {}
+    for node in onnx.load(str(prepared), load_external_data=False).graph.node:
+        if node.op_type == "Conv":
+            convolutions_of.setdefault(node.input[0], []).append(node.name)
+    sensitive: dict[str, float] = {}
+    for tensor, error in errors.items():
+        sqnr = error.get("qdq_err")
+        if tensor in convolutions_of and sqnr is not None and float(sqnr) < MIN_SQNR_DB:
+            sensitive.update({name: float(sqnr) for name in convolutions_of[tensor]})
+    return sensitive
+
+
+def copy_metadata(source: Path, quantized: Path) -> None:
+    """Copy the source model's metadata (the recognizer's charset lives there) that quantization dropped."""
+    import onnx
+
+    original, result = onnx.load(str(source), load_external_data=False), onnx.load(str(quantized))
+    have = {p.key for p in result.metadata_props}
+    for prop in original.metadata_props:
+        if prop.key not in have:
+            result.metadata_props.add(key=prop.key, value=prop.value)
+    onnx.save(result, str(quantized))
+
+
+def _agreement(cfg: Config, fp32_set: ModelSet, quantized: Path) -> float:
+    """text_agreement of the FP32 and the quantized recognizer on the clean calibration pages."""
+    from ocrd.engine.ocr_engine import OcrEngine, settings_from_config
+
+    threads = available_cpus()
+    readings: list[list[str]] = []
+    for model_set in (fp32_set, replace(fp32_set, rec=ModelFile("rec", quantized, None))):
+        engine = OcrEngine(model_set, settings_from_config(cfg), intra_op_threads=threads, verify=False)
+        readings.append([line.text for page in calibration_pages(scanned=False) for line in engine.read(page).lines])
+    return text_agreement(readings[0], readings[1])
+
+
+def build(cfg: Config, source: ModelFile, source_sha256: str, target: Path) -> None:
+    """Quantize `source` into `target` (atomically) and write its record; runs in the build child."""
+    import shutil
+    import tempfile
+
+    import onnx
+    from onnx import version_converter
+    from onnxruntime import __version__ as ort_version
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from ocrd.engine.ocr_engine import OcrEngine
+
+    started = time.monotonic()
+    fp32_set = model_set_from_config(cfg)
+    if file_sha256(source.path) != source_sha256:
+        raise Int8BuildError(f"{source.path} changed while the INT8 copy was being prepared")
+    engine = OcrEngine.from_config(cfg, model_set=fp32_set, intra_op_threads=available_cpus())
+    batches = [batch for page in calibration_pages() for batch in engine.recognizer_inputs(page)]
+    if not batches:
+        raise Int8BuildError("the calibration pages produced no text lines")
+    del engine
+    original = onnx.load(str(source.path))
+    input_name = original.graph.input[0].name
+
+    class Feed(CalibrationDataReader):
+        def __init__(self, feed_batches: list[np.ndarray] = batches) -> None:
+            self._feeds = iter({input_name: batch} for batch in feed_batches)
+
+        def get_next(self):  # noqa: ANN202 - onnxruntime's interface
+            return next(self._feeds, None)
+
+    work = Path(tempfile.mkdtemp(prefix=".int8-build-", dir=target.parent))
+    try:
+        # Per-channel QDQ needs opset >= 13; PaddleOCR exports are often older.
+        upgraded, prepared, quantized = work / "opset13.onnx", work / "prepared.onnx", work / "int8.onnx"
+        if original.opset_import[0].version < 13:
+            onnx.save(version_converter.convert_version(original, 13), str(upgraded))
+        else:
+            onnx.save(original, str(upgraded))
+        quant_pre_process(str(upgraded), str(prepared), skip_symbolic_shape=True)
+        settings = dict(quant_format=QuantFormat.QDQ, per_channel=True, weight_type=QuantType.QInt8,
+                        activation_type=QuantType.QUInt8, op_types_to_quantize=["Conv"])  # fmt: skip
+        # First every convolution, then again without those whose input 8 bits represent worst.
+        quantize_static(str(prepared), str(quantized), Feed(), **settings)
+        sample = batches[::SENSITIVITY_EVERY]
+        sensitive = _sensitive_convolutions(prepared, quantized, Feed(sample), Feed(sample))
+        quantize_static(str(prepared), str(quantized), Feed(), nodes_to_exclude=sorted(sensitive), **settings)
+        copy_metadata(source.path, quantized)
+        agreement = _agreement(cfg, fp32_set, quantized)
+        if agreement < MIN_AGREEMENT:
+            raise Int8BuildError(f"the INT8 copy reads the check pages too differently from the FP32 model "
+                                 f"(agreement {agreement:.3f} < {MIN_AGREEMENT}); keeping FP32")  # fmt: skip
+        fsync_file(quantized)
+        os.replace(quantized, target)
+        record = {
+            "recipe": RECIPE,
+            "sha256": file_sha256(target),
+            "source": str(source.path),
+            "source_sha256": source_sha256,
+            "calibration_batches": len(batches),
+            "agreement": round(agreement, 4),
+            "fp32_convolutions": {name: round(sqnr, 1) for name, sqnr in sorted(sensitive.items())},
+            "onnxruntime": ort_version,
+            "onnx": onnx.__version__,
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "build_s": round(time.monotonic() - started, 1),
+        }
+        record_tmp = work / "record.json"
+        record_tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        fsync_file(record_tmp)
+        # The record last: a file without a (matching) record is never used.
+        os.replace(record_tmp, record_path(target))
+        fsync_dir(target.parent)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

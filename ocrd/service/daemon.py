@@ -1,0 +1,225 @@
+"""The daemon: wiring, the main loop `step()`, health and status, shutdown, and `run_daemon` with its signals.
+
+The main process watches, decides and is the only writer of the job log; it
+never decodes an image or runs a model (the worker pool does). The job log is
+the source of truth: a file move always follows the row that explains it, so
+after a crash every leftover file in `.ocrd/work/` can be finished from its row
+(`recovery`). Admission of new files, the jobs in flight and the disposal of
+originals live in `admission`, `dispatch` and `disposal`; this module puts them
+in order each turn.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+from ocrd import __version__
+from ocrd.config.schema import Config, pool_shape
+from ocrd.cpus import available_cpus
+from ocrd.errors import UnavailableError
+from ocrd.intake.decode import decoder_env
+from ocrd.jobs.log import JobLog
+from ocrd.service.health import HealthServer, HealthSnapshot
+from ocrd.logs import get_logger, reopen_log_files
+from ocrd.engine.int8.cache import prepare_model_set
+from ocrd.service.admission import Admission
+from ocrd.service.dispatch import RETRY_MAX_S, Dispatcher
+from ocrd.service.outbox import remove_leftovers
+from ocrd.service.recovery import recover
+from ocrd.service.sdnotify import Notifier
+from ocrd.service.stats import DaemonStats
+from ocrd.service.workers import WorkerPool
+
+log = get_logger("ocrd.daemon")
+
+_TICK_S = 0.2  # longest the loop blocks waiting for watcher events
+_COUNTS_EVERY_S = 5.0  # job-log counts for /metrics are refreshed this often
+_STATUS_EVERY_S = 10.0
+_WATCHDOG_EVERY_S = 1.0  # far below any sensible WatchdogSec/2, far above the loop's 5 turns a second  # sd_notify STATUS= cadence
+_PROGRESS_SLACK_S = 60.0  # beyond job_timeout_s, how long without a finished job before WATCHDOG pings stop
+
+
+class Daemon:
+    """One ocrd daemon: `start()`, then `step()` until `stopping`, then `shutdown()`."""
+
+    def __init__(self, cfg: Config, *, notifier: Notifier | None = None):
+        self.cfg = cfg
+        self.notifier = notifier or Notifier()
+        self.stats = DaemonStats()
+        self.stopping = False
+        self._admission = Admission(cfg, self.stats)
+        self._pool: WorkerPool | None = None
+        self.joblog: JobLog | None = None
+        self._http: HealthServer | None = None
+        self._jobs_by_state: dict[str, int] = {}
+        self._next_count_s = 0.0
+        self._last_tick_s = time.monotonic()
+        self._next_watchdog_s = 0.0
+        self.workers, self.threads = pool_shape(available_cpus(), cfg.workers.count, cfg.workers.intra_op_threads)
+        self._dispatch = Dispatcher(cfg, self.workers, self.stats)
+
+    # ------------------------------------------------------------------ start-up
+
+    def _prepare_directories(self) -> None:
+        dirs = [self.cfg.outbox, self.cfg.archive, self.cfg.quarantine, self.cfg.state_dir]
+        dirs += [inbox.path for inbox in self.cfg.inboxes]
+        for path in dirs:
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UnavailableError(f"cannot create directory {path}: {exc.strerror}") from None
+            if not os.access(path, os.W_OK | os.X_OK):
+                raise UnavailableError(f"directory {path} is not writable by this user")
+
+    def start(self) -> None:
+        """Check everything, recover from a previous run, start workers and watchers, then say READY."""
+        self._prepare_directories()
+        models = prepare_model_set(self.cfg, waiting=self._waiting_for_models)
+        self.joblog = JobLog.for_config(self.cfg)
+        self._recover()
+        os.environ.update(decoder_env(self.cfg.intake))  # inherited by the spawned workers
+        self._pool = WorkerPool(self.cfg, workers=self.workers, intra_op_threads=self.threads,
+                                model_set=models.model_set, verified=models.verified)  # fmt: skip
+        # READY means the models load in a worker: fail here, not on the first file.
+        self._pool.wait_ready(timeout_s=max(60.0, self.cfg.workers.job_timeout_s))
+        self._admission.start()
+        if self.cfg.http.enabled:
+            self._http = HealthServer(self.cfg.http.listen, self.health_snapshot).start()
+        log.info(
+            "daemon_started", version=__version__, workers=self.workers, threads=self.threads,
+            recognizer=models.precision,
+            inboxes=[i.name for i in self.cfg.inboxes], watch_modes=self._admission.watch_modes,
+        )  # fmt: skip
+        self.notifier.ready(self._status_text())
+
+    def _waiting_for_models(self) -> None:
+        """Called every few seconds while the INT8 recognizer is built at first start: keep systemd informed."""
+        self.notifier.watchdog()
+        self.notifier.status("building the INT8 recognizer (first start with these models, one to two minutes)")
+
+    def _recover(self) -> None:
+        """Start-up recovery on this daemon's job log, before any worker runs (`recovery.recover`)."""
+        assert self.joblog is not None
+        recover(self.joblog, self.cfg, self.stats)
+
+    # ------------------------------------------------------------------ loop
+
+    def _status_text(self) -> str:
+        return (f"{len(self._dispatch.in_flight)} in flight, {self.stats.done} done, {self.stats.quarantined} quarantined, "
+                f"{self.workers} workers")  # fmt: skip
+
+    def health_snapshot(self) -> HealthSnapshot:
+        """What /healthz and /metrics show; runs on the HTTP thread, so it reads plain attributes only."""
+        counts = self._jobs_by_state
+        return HealthSnapshot(
+            loop_last_tick_age_s=time.monotonic() - self._last_tick_s,
+            workers_alive=self._pool is not None and self._pool.alive,
+            workers=self.workers,
+            in_flight=len(self._dispatch.in_flight),
+            queue_depth=counts.get("queued", 0),
+            jobs_by_state=counts,
+            quarantines_by_reason=self.stats.quarantines_by_reason,
+            worker_restarts=self._pool.recycled if self._pool is not None else 0,
+            durations=self._dispatch.durations.snapshot(),
+            stopping=self.stopping,
+        )
+
+    def _refresh_counts(self) -> None:
+        if self.joblog is None or time.monotonic() < self._next_count_s:
+            return
+        self._jobs_by_state = dict(self.joblog.status()["counts"])
+        self._next_count_s = time.monotonic() + _COUNTS_EVERY_S
+
+    def step(self, block_s: float = _TICK_S) -> None:
+        """One turn of the main loop: events, rescans, admission, dispatch, completion, heartbeat."""
+        assert self.joblog is not None and self._pool is not None
+        self._admission.drain_events(block_s)
+        if time.monotonic() >= self._admission.next_rescan_s:
+            self._admission.rescan()
+        if not self.stopping:
+            self._admission.admit_ready(self.joblog)
+        self._dispatch.collect_finished(self.joblog, self._pool)
+        if not self.stopping:
+            self._dispatch.submit_queued(self.joblog, self._pool)
+        self._dispatch.note_started(self.joblog)
+        self._refresh_counts()
+        now = time.monotonic()
+        if not self._dispatch.in_flight:
+            self.stats.last_progress_s = now  # idle is healthy
+        self._last_tick_s = now
+        # WATCHDOG=1 only while jobs complete: a pool that takes jobs and never
+        # returns them (past any job timeout) lets systemd restart the service.
+        progressing = now - self.stats.last_progress_s < self.cfg.workers.job_timeout_s + _PROGRESS_SLACK_S
+        if progressing and now >= self._next_watchdog_s:
+            self.notifier.watchdog()
+            self._next_watchdog_s = now + _WATCHDOG_EVERY_S
+
+    def run_forever(self) -> None:
+        next_status_s = 0.0
+        failures_in_row = 0
+        while not self.stopping:
+            try:
+                self.step()
+                failures_in_row = 0
+            except Exception:  # noqa: BLE001 - the loop's last line of defence (DESIGN 11): log, back off, go on
+                failures_in_row += 1
+                log.exception("loop_step_failed", failures_in_row=failures_in_row)
+                time.sleep(min(RETRY_MAX_S, 0.5 * 2**failures_in_row))
+            if time.monotonic() >= next_status_s:
+                self.notifier.status(self._status_text())
+                next_status_s = time.monotonic() + _STATUS_EVERY_S
+
+    def request_stop(self) -> None:
+        self.stopping = True
+
+    def shutdown(self, grace_s: float) -> None:
+        """Stop admitting; let in-flight jobs finish within grace_s; the rest are recovered on the next start."""
+        self.notifier.stopping()
+        log.info("daemon_stopping", in_flight=len(self._dispatch.in_flight), grace_s=grace_s)
+        deadline = time.monotonic() + grace_s
+        while self._dispatch.in_flight and time.monotonic() < deadline:
+            assert self.joblog is not None and self._pool is not None  # nothing is in flight before start()
+            self._admission.drain_events(min(_TICK_S, max(0.0, deadline - time.monotonic())))
+            self._dispatch.collect_finished(self.joblog, self._pool)
+        self._admission.stop()
+        if self._http is not None:
+            self._http.stop()
+        if self._pool is not None:
+            if self._dispatch.in_flight:
+                self._pool.stop()
+            else:
+                self._pool.close()
+        if self.joblog is not None:
+            if self._dispatch.in_flight:
+                for row in self.joblog.unfinished_with_stem():  # the pool is stopped: no worker writes any more
+                    remove_leftovers(self.cfg, row)
+                requeued = self.joblog.recover_interrupted()
+                log.warning("jobs_requeued_at_stop", count=len(requeued))
+            self.joblog.close()
+        log.info("daemon_stopped", done=self.stats.done, quarantined=self.stats.quarantined)
+
+
+def run_daemon(cfg: Config, *, grace_s: float | None = None) -> int:
+    """`ocrd run`: start, loop until SIGTERM/SIGINT, shut down; a second signal exits at once."""
+    daemon = Daemon(cfg)
+    signals_seen = 0
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen > 1:
+            os._exit(1)  # the next start recovers whatever was running
+        daemon.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: reopen_log_files())  # logrotate's postrotate
+    daemon.start()
+    try:
+        daemon.run_forever()
+    finally:
+        daemon.shutdown(grace_s if grace_s is not None else cfg.workers.job_timeout_s)
+    return 0

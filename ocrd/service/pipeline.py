@@ -1,0 +1,82 @@
+"""process_file: one input file through intake, the engine and the output writers, in a worker process.
+
+Returns what happened as data; never touches the job log (the main process
+owns it) and never decides output names (the caller does, so concurrent jobs
+cannot pick the same one).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from ocrd.config.schema import Config
+from ocrd.engine.ocr_engine import OcrEngine
+from ocrd.intake.gate import open_document
+from ocrd.jobs.records import Job, Outcome
+from ocrd.engine.results import DocumentResult, PageResult, SourceInfo
+from ocrd.outputs.visualization import visualization_copy
+from ocrd.outputs.writers import write_outputs
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def process_file(job: Job, engine: OcrEngine, cfg: Config) -> Outcome:
+    """Read, recognise and write outputs for one file; raises InputError for a refused input."""
+    t_start = time.perf_counter()
+    document = open_document(job.path, cfg.intake)
+    decode_s = time.perf_counter() - t_start
+    pages: list[PageResult] = []
+    vis_images: list[np.ndarray] = []
+    page_iter = iter(document.pages())
+    while True:
+        t0 = time.perf_counter()
+        page = next(page_iter, None)
+        decode_s += time.perf_counter() - t0
+        if page is None:
+            break
+        pages.append(engine.read(page.image, index=page.index, orientation_applied=page.orientation_applied))
+        if cfg.outputs.visualization:
+            vis_images.append(visualization_copy(page.image, cfg.outputs.vis_max_side_px))
+        del page
+    total_ms = (time.perf_counter() - t_start) * 1000
+    result = DocumentResult(
+        job_id=job.job_id,
+        created_at=utc_now_iso(),
+        source=SourceInfo(
+            inbox=job.inbox,
+            rel_path=job.rel_path,
+            sha256=document.sha256,
+            bytes=document.size_bytes,
+            format=document.format,
+            pages=len(pages),
+        ),
+        engine=engine.describe(),
+        pages=tuple(pages),
+        decode_ms=decode_s * 1000,
+        total_ms=total_ms,
+    )
+    written = write_outputs(result, vis_images, job.out_dir, job.stem, cfg.outputs)
+    timings = result.timings_ms()
+    return Outcome(
+        job_id=job.job_id,
+        sha256=document.sha256,
+        size_bytes=document.size_bytes,
+        format=document.format,
+        pages=len(pages),
+        lines=result.line_count,
+        mean_confidence=result.mean_confidence,
+        decode_ms=timings["decode"],
+        detect_ms=timings["detect"],
+        classify_ms=timings["classify"],
+        recognize_ms=timings["recognize"],
+        total_ms=timings["total"],
+        outputs=tuple(str(p) for p in written),
+        worker_pid=os.getpid(),
+    )
