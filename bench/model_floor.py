@@ -66,6 +66,7 @@ def main() -> None:
     from ocrd.engine.ocr_engine import OcrEngine
     from ocrd.engine.int8.cache import prepare_model_set
     from ocrd.jobs.ids import new_job_id
+    from ocrd.jobs.records import Job
 
     orig_run = runtime.OnnxModel.run
 
@@ -109,7 +110,7 @@ def main() -> None:
     outputs.encode_image = timed("outputs:encode_vis", outputs.encode_image)
     outputs.atomic_write_bytes = timed("outputs:atomic_write", outputs.atomic_write_bytes)
     outputs.result_json_text = timed("outputs:json_text", outputs.result_json_text)
-    pipeline._vis_copy = timed("vis_copy", pipeline._vis_copy)
+    pipeline.visualization_copy = timed("vis_copy", pipeline.visualization_copy)
 
     from ocrd.service.allocator import keep_freed_memory_for_reuse
     import ocrd.service.workers as workers
@@ -129,7 +130,7 @@ def main() -> None:
         images = images[: args.limit]
 
     def one(path: Path) -> tuple[float, object]:
-        job = pipeline.Job(job_id=new_job_id(), path=path, rel_path=path.name, out_dir=cfg.outbox, stem=path.stem)
+        job = Job(job_id=new_job_id(), path=path, rel_path=path.name, out_dir=cfg.outbox, stem=path.stem)
         t0 = time.perf_counter()
         outcome = run_job(job, engine, cfg)  # as a worker runs it (process_file, then memory released)
         return time.perf_counter() - t0, outcome
