@@ -1,8 +1,8 @@
-"""ocrd vs RapidOCR 3.10 vs Tesseract 5 on the same folder, in one run, back to back.
+"""ocrd vs faster-paddle 1.0.4 (small, tiny) vs RapidOCR 3.10 vs Tesseract 5 on the same folder, in one run, back to back.
 
 Usage:
-    python bench/peers.py --eval EVAL_DIR [--limit N] [--out /tmp/ocrd-bench/peers] [--json bench/out/peers.json]
-        [--ocrd-variant NAME=YAML ...]
+    python bench/peers.py --eval EVAL_DIR [--set sroie-dev|funsd-dev] [--limit N] [--out /tmp/ocrd-bench/peers]
+        [--json bench/out/peers.json] [--ocrd-variant NAME=YAML ...] [--skip SYSTEM ...]
 
 For every system: images/min in steady state (model load excluded) and for the whole command
 (process start to exit), the shared scorer's det F1, e2e F1, CER and word F1, and the peak RSS of
@@ -12,6 +12,10 @@ the whole process tree (the command and all its descendants, sampled from /proc 
   measured from the first to the last result's `created_at`, as in bench/accuracy.py.
 * RapidOCR 3.10 with its defaults (`RapidOCR()`), in a child Python process; steady state is the
   loop over the images after the engine is built.
+* faster-paddle 1.0.4 (`OcrEngine(model_size="small" | "tiny")`, Rust pre/post-processing on ONNX
+  Runtime, the same PP-OCRv6 models, bundled), in a child Python process, its own defaults (it sizes
+  its threads to the machine); steady state is the loop after the engine is built. Its `bounds`
+  are axis-aligned lines. Skipped with a note when the package is not installed.
 * Tesseract 5 (`tesseract IMG - -l eng tsv`, one process per image, as a shell loop would): words
   grouped by (page, block, paragraph, line) into line boxes; steady state excludes only the Python
   driver's start. Skipped with a note when `tesseract` is not installed.
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import io
 import json
 import shutil
@@ -37,21 +42,28 @@ from proc_tree import run_sampled  # noqa: E402
 HERE = Path(__file__).resolve()
 
 
-def image_dir(eval_dir: Path, limit: int | None, work: Path) -> Path:
-    src = eval_dir / "sroie-dev" / "img"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+
+
+def images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def image_dir(eval_dir: Path, eval_set: str, limit: int | None, work: Path) -> Path:
+    src = eval_dir / eval_set / "img"
     if not limit:
         return src
-    sub = work / f"subset-{limit}"
+    sub = work / f"subset-{eval_set}-{limit}"
     shutil.rmtree(sub, ignore_errors=True)
     sub.mkdir(parents=True)
-    for p in sorted(src.glob("*.jpg"))[:limit]:
+    for p in images_in(src)[:limit]:
         shutil.copyfile(p, sub / p.name)  # a copy, not a link: ocrd never follows symbolic links
     return sub
 
 
-def score(eval_dir: Path, pred: Path) -> dict:
+def score(eval_dir: Path, eval_set: str, pred: Path) -> dict:
     proc = subprocess.run(
-        [sys.executable, str(eval_dir / "score.py"), str(eval_dir / "sroie-dev" / "box"), str(pred)],
+        [sys.executable, str(eval_dir / "score.py"), str(eval_dir / eval_set / "box"), str(pred)],
         capture_output=True, text=True, check=True,
     )
     return json.loads(proc.stdout)
@@ -82,7 +94,7 @@ def child_rapidocr(img_dir: Path, out: Path) -> None:
 
     engine = RapidOCR()
     out.mkdir(parents=True, exist_ok=True)
-    images = sorted(img_dir.glob("*.jpg"))
+    images = images_in(img_dir)
     t1 = time.perf_counter()
     for image in images:
         result = engine(str(image))
@@ -93,6 +105,25 @@ def child_rapidocr(img_dir: Path, out: Path) -> None:
         (out / f"{image.stem}.json").write_text(json.dumps(lines, ensure_ascii=False), encoding="utf-8")
     t2 = time.perf_counter()
     # steady: (n - 1) intervals would need per-image stamps; use n images over the loop time
+    print(json.dumps({"load_s": t1 - t0, "loop_s": t2 - t1, "images": len(images)}))
+
+
+def child_faster_paddle(size: str, img_dir: Path, out: Path) -> None:
+    t0 = time.perf_counter()
+    import faster_paddle
+
+    engine = faster_paddle.OcrEngine(model_size=size)
+    out.mkdir(parents=True, exist_ok=True)
+    images = images_in(img_dir)
+    t1 = time.perf_counter()
+    for image in images:
+        result = engine.ocr(image.read_bytes())
+        lines = []
+        for bound in (result.get("bounds") or {}).values():
+            (x0, y0), (x1, y1) = bound["topLeftCoord"], bound["bottomRightCoord"]
+            lines.append({"text": bound["text"], "box": [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]})
+        (out / f"{image.stem}.json").write_text(json.dumps(lines, ensure_ascii=False), encoding="utf-8")
+    t2 = time.perf_counter()
     print(json.dumps({"load_s": t1 - t0, "loop_s": t2 - t1, "images": len(images)}))
 
 
@@ -120,7 +151,7 @@ def tesseract_lines(tsv_text: str) -> list[dict]:
 
 def child_tesseract(img_dir: Path, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    images = sorted(img_dir.glob("*.jpg"))
+    images = images_in(img_dir)
     t1 = time.perf_counter()
     for image in images:
         proc = subprocess.run(["tesseract", str(image), "-", "-l", "eng", "tsv"], capture_output=True, text=True)
@@ -150,25 +181,35 @@ def run_ocrd(name: str, yaml_text: str, img_dir: Path, work: Path, n: int) -> di
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--_child":
         kind, img_dir, out = sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
-        (child_rapidocr if kind == "rapidocr" else child_tesseract)(img_dir, out)
+        if kind.startswith("faster-paddle-"):
+            child_faster_paddle(kind.removeprefix("faster-paddle-"), img_dir, out)
+        else:
+            (child_rapidocr if kind == "rapidocr" else child_tesseract)(img_dir, out)
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--eval", required=True, type=Path)
+    ap.add_argument("--set", default="sroie-dev", help="the eval folder: sroie-dev (receipts) or funsd-dev (forms)")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("/tmp/ocrd-bench/peers"), help="work folder (outside the repo)")
     ap.add_argument("--json", type=Path, default=Path("bench/out/peers.json"))
     ap.add_argument("--ocrd-variant", action="append", default=[], help="extra ocrd config NAME=YAML")
-    ap.add_argument("--skip", action="append", default=[], help="rapidocr | tesseract")
+    ap.add_argument("--skip", action="append", default=[],
+                    help="faster-paddle-small | faster-paddle-tiny | rapidocr | tesseract")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    img_dir = image_dir(args.eval, args.limit, args.out)
-    n = len(list(img_dir.glob("*.jpg")))
+    img_dir = image_dir(args.eval, args.set, args.limit, args.out)
+    n = len(images_in(img_dir))
     rows, notes = [], []
     for name, yaml_text in [("default", "{}"), *(v.split("=", 1) for v in args.ocrd_variant)]:
         rows.append(run_ocrd(name, yaml_text, img_dir, args.out, n))
         print(f"# {rows[-1]['system']}: {rows[-1]['steady']:.1f} img/min steady", file=sys.stderr)
-    for kind, label in [("rapidocr", "RapidOCR 3.10 defaults"), ("tesseract", "Tesseract 5 (`-l eng`, TSV lines)")]:
+    peers = [("faster-paddle-small", "faster-paddle 1.0.4 small"), ("faster-paddle-tiny", "faster-paddle 1.0.4 tiny"),
+             ("rapidocr", "RapidOCR 3.10 defaults"), ("tesseract", "Tesseract 5 (`-l eng`, TSV lines)")]
+    for kind, label in peers:
         if kind in args.skip:
+            continue
+        if kind.startswith("faster-paddle") and importlib.util.find_spec("faster_paddle") is None:
+            notes.append(f"{label} skipped: not installed (pip install faster-paddle==1.0.4)")
             continue
         if kind == "tesseract" and shutil.which("tesseract") is None:
             notes.append("Tesseract skipped: `tesseract` is not installed (apt-get install tesseract-ocr tesseract-ocr-eng)")
@@ -189,9 +230,9 @@ def main() -> None:
         ver = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
         notes.append(f"tesseract version: {' '.join(ver)}")
     for row in rows:
-        row["score"] = score(args.eval, row["pred"])
+        row["score"] = score(args.eval, args.set, row["pred"])
         row["pred"] = str(row["pred"])
-    print(f"\nsroie-dev ({n} receipts)\n")
+    print(f"\n{args.set} ({n} images)\n")
     print("| system | img/min steady | img/min whole command | det F1 | e2e F1 | CER | word F1 | peak RSS (tree) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
@@ -200,11 +241,13 @@ def main() -> None:
               f"{s['cer']:.4f} | {s['word_f1']:.3f} | {r['peak_mib']:.0f} MiB |")
     for note in notes:
         print(f"\n{note}")
-    base = next((r for r in rows if r["system"].startswith("RapidOCR")), None)
-    if base:
-        for r in rows:
-            if r["system"].startswith("ocrd"):
-                print(f"\n{r['system']} / RapidOCR: steady {r['steady'] / base['steady']:.2f}x, whole {r['whole'] / base['whole']:.2f}x")
+    for prefix in ("faster-paddle 1.0.4 small", "faster-paddle 1.0.4 tiny", "RapidOCR"):
+        base = next((r for r in rows if r["system"].startswith(prefix)), None)
+        if base:
+            for r in rows:
+                if r["system"].startswith("ocrd"):
+                    print(f"\n{r['system']} / {prefix}: steady {r['steady'] / base['steady']:.2f}x, "
+                          f"whole {r['whole'] / base['whole']:.2f}x")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"images": n, "rows": rows, "notes": notes}, indent=1))
 

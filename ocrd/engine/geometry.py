@@ -1,4 +1,5 @@
-"""Box geometry: quad ordering, polygon unclip, perspective crop and reading order.
+"""Box geometry: quad ordering, polygon unclip, perspective crop (and mapping places along a crop back
+to the page), page turn and reading order.
 
 The only importer of pyclipper. Pure functions on numpy arrays; no model code.
 """
@@ -93,6 +94,31 @@ def crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
     if _is_tall(width, height):
         crop = np.ascontiguousarray(np.rot90(crop))
     return crop
+
+
+def reading_quad(quad: np.ndarray, *, tall: bool, flipped: bool) -> np.ndarray:
+    """The line quad's corners in the order its crop was read: the crop's top-left, top-right,
+    bottom-right and bottom-left as the recognizer saw them, in page pixels.
+
+    `quad` is the ordered quad `crop_quad` cut. A tall crop was turned 90 degrees counter-clockwise
+    (`reads_vertically`), so its top-left is quad[1]: rolled by one corner; a crop the classifier
+    turned 180 degrees (`flipped`) is rolled by two more. Reading runs from corner 0 to corner 1.
+    """
+    q = np.asarray(quad, dtype=np.float32).reshape(4, 2)
+    return np.roll(q, -(int(tall) + 2 * int(flipped)), axis=0)
+
+
+def span_quad(reading: np.ndarray, start: float, end: float) -> np.ndarray:
+    """The part of a line between fractions `start` and `end` of its reading width, as a box in page pixels
+    ordered clockwise from its top-left like line boxes.
+
+    `reading`: the line's `reading_quad` R. The part's corners are lerp(R0, R1, start), lerp(R0, R1, end),
+    lerp(R3, R2, end), lerp(R3, R2, start): exact for the rectangles the detector finds.
+    """
+    r = np.asarray(reading, dtype=np.float64).reshape(4, 2)
+    top0, top1 = r[0] + (r[1] - r[0]) * start, r[0] + (r[1] - r[0]) * end
+    bottom0, bottom1 = r[3] + (r[2] - r[3]) * start, r[3] + (r[2] - r[3]) * end
+    return order_quad(np.stack([top0, top1, bottom1, bottom0]))
 
 
 def page_turn(vertical: Sequence[bool], flipped: Sequence[bool]) -> int:

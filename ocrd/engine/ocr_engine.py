@@ -16,14 +16,24 @@ import numpy as np
 from ocrd import __version__
 from ocrd.engine.classify import AngleClassifier, ClassifyParams
 from ocrd.engine.detect import DetectedBox, DetectParams, TextDetector
-from ocrd.engine.geometry import crop_quad, page_turn, reading_rows, reads_vertically, upright_page_points
+from ocrd.engine.geometry import (
+    crop_quad,
+    page_turn,
+    reading_quad,
+    reads_vertically,
+    span_quad,
+    upright_page_points,
+)
 from ocrd.engine.models import ModelSet, VerifiedFile, model_set_from_config, read_charset
-from ocrd.engine.recognize import RecognizeParams, TextRecognizer
-from ocrd.engine.results import PageResult, PageTimings, TextLine
+from ocrd.engine.recognize import Recognition, RecognizeParams, TextRecognizer, word_spans
+from ocrd.engine.layout import page_blocks
+from ocrd.engine.results import PageResult, PageTimings, Quad, TextLine, Word, block_around
 from ocrd.engine.runtime import OnnxModel
 
 if TYPE_CHECKING:
     from ocrd.config.schema import Config
+
+Rows = tuple[tuple[int, ...], ...]  # a block's printed rows, each a tuple of line indices
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +79,30 @@ def settings_from_config(cfg: Config) -> EngineSettings:
             std=r.std,
         ),
         min_confidence=r.min_confidence,
+    )
+
+
+def _quad(points: np.ndarray) -> Quad:
+    return tuple((float(x), float(y)) for x, y in points)  # type: ignore[return-value]
+
+
+def _text_line(box: DetectedBox, rec: Recognition, *, tall: bool, flipped: bool) -> TextLine:
+    """The line `rec` read in `box`'s crop, with its words' boxes and its characters' places (see `TextLine`):
+    fractions of the crop's width mapped back to the page through the crop's turns (`tall`: turned 90
+    degrees by `crop_quad`; `flipped`: turned 180 by the classifier)."""
+    reading = reading_quad(box.quad, tall=tall, flipped=flipped)
+    words = tuple(
+        Word(text=w.text, confidence=w.confidence, box=_quad(span_quad(reading, w.start, w.end)))
+        for w in word_spans(rec)
+    )
+    return TextLine(
+        text=rec.text,
+        confidence=rec.confidence,
+        det_score=box.score,
+        box=_quad(box.quad),
+        words=words,
+        reading_quad=_quad(reading),
+        chars=rec.spans,
     )
 
 
@@ -141,30 +175,35 @@ class OcrEngine:
         canvas[56:72, 32:224] = 0
         self.read(canvas)
 
-    def _upright_lines(
+    def _laid_out_lines(
         self, image: np.ndarray, boxes: list[DetectedBox]
-    ) -> tuple[list[DetectedBox], list[int], list[np.ndarray]]:
-        """Boxes in reading order, the printed row of each, and their line crops, turned upright where needed.
+    ) -> tuple[list[DetectedBox], list[np.ndarray], list[tuple[bool, bool]], list[Rows]]:
+        """Boxes in reading order, their line crops turned upright where needed, how each crop was turned
+        (tall: by 90 degrees in `crop_quad`; flipped: by 180 by the classifier), and the page's blocks
+        in reading order as rows of indices into those lists.
 
-        A page fed upside down or sideways (most of its lines turned, or running up or down the
-        page) is read from its own top: rows and their order come from the boxes as they lie on
-        the page turned upright, while the boxes keep the coordinates of the page as displayed.
+        The classifier decides per page which way lines lie (`classify.page_flips`, lines along the
+        page and lines up/down it apart). A page fed upside down or sideways is laid out from its own
+        top: the layout reads the boxes as they lie on the page turned upright, while the boxes keep
+        the coordinates of the page as displayed.
         """
         crops = [crop_quad(image, b.quad) for b in boxes]
+        vertical = [reads_vertically(b.quad) for b in boxes]
         flipped = [False] * len(crops)
         if self._classifier is not None and crops:
-            crops, flipped = self._classifier.upright(crops)
+            crops, flipped = self._classifier.upright(crops, groups=[int(v) for v in vertical])
         height, width = image.shape[:2]
-        turn = page_turn([reads_vertically(b.quad) for b in boxes], flipped)
-        quads = [upright_page_points(b.quad, turn, width, height) for b in boxes]
-        rows = reading_rows(quads)
-        order = [i for row in rows for i in row]
-        row_of_box = [number for number, row in enumerate(rows) for _ in row]
-        return [boxes[i] for i in order], row_of_box, [crops[i] for i in order]
+        turn = page_turn(vertical, flipped)
+        blocks = page_blocks([upright_page_points(b.quad, turn, width, height) for b in boxes])
+        order = [i for block in blocks for i in block.lines]
+        position = {old: new for new, old in enumerate(order)}
+        block_rows = [tuple(tuple(position[i] for i in row) for row in block.rows) for block in blocks]
+        turned = [(vertical[i], flipped[i]) for i in order]
+        return [boxes[i] for i in order], [crops[i] for i in order], turned, block_rows
 
     def recognizer_inputs(self, image: np.ndarray) -> Iterator[np.ndarray]:
         """The batches `read(image)` would hand to the recognition model (to calibrate a quantized copy)."""
-        _, _, crops = self._upright_lines(image, self._detector.detect(image))
+        _, crops, _, _ = self._laid_out_lines(image, self._detector.detect(image))
         for _, batch in self._recognizer.input_batches(crops):
             yield batch
 
@@ -175,29 +214,27 @@ class OcrEngine:
         t0 = time.perf_counter()
         boxes = self._detector.detect(image)
         t1 = time.perf_counter()
-        boxes, row_of_box, crops = self._upright_lines(image, boxes)
+        boxes, crops, turned, block_rows = self._laid_out_lines(image, boxes)
         t2 = time.perf_counter()
         recognitions = self._recognizer.recognize(crops) if crops else []
         t3 = time.perf_counter()
-        kept = [
-            (box, row, rec)
-            for box, row, rec in zip(boxes, row_of_box, recognitions)
-            if rec.text and rec.confidence >= self.settings.min_confidence
-        ]
-        lines = tuple(
-            TextLine(
-                text=rec.text,
-                confidence=rec.confidence,
-                det_score=box.score,
-                box=tuple((float(x), float(y)) for x, y in box.quad),  # type: ignore[arg-type]
-            )
-            for box, _, rec in kept
-        )
+        kept_at: dict[int, int] = {}  # index among all lines -> index among the lines kept
+        lines: list[TextLine] = []
+        for i, (box, rec, (tall, flipped)) in enumerate(zip(boxes, recognitions, turned)):
+            if rec.text and rec.confidence >= self.settings.min_confidence:
+                kept_at[i] = len(lines)
+                lines.append(_text_line(box, rec, tall=tall, flipped=flipped))
+        kept_lines = tuple(lines)
+        blocks = []
+        for rows in block_rows:
+            kept_rows = tuple(row for row in (tuple(kept_at[i] for i in r if i in kept_at) for r in rows) if row)
+            if kept_rows:
+                blocks.append(block_around(kept_rows, kept_lines))
         return PageResult(
             width=width,
             height=height,
-            lines=lines,
-            rows=tuple(row for _, row, _ in kept),
+            lines=kept_lines,
+            blocks=tuple(blocks),
             orientation_applied=orientation_applied,
             index=index,
             timings=PageTimings(

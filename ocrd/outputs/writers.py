@@ -212,19 +212,29 @@ def write_outputs(
 
 
 def result_json_text(result: dict[str, Any]) -> str:
-    """Serialise an ``ocrd/result/v1`` dict readably: one text line per JSON line.
+    """Serialise an ``ocrd/result/v1`` dict readably: one text line per JSON line, its words below it.
 
-    Objects and arrays that hold no object (a text line with its box, ``source``,
-    ``timings_ms``) are written on one line; everything else is indented. NaN and
-    infinity are refused because they are not JSON.
+    Objects and arrays that hold no object (``source``, ``timings_ms``, a word with its
+    box) are written on one line; so is an object whose last member alone holds objects,
+    and those hang below it one per line (a text line with its box, then its words).
+    Everything else is indented. NaN and infinity are refused because they are not JSON.
     """
     return _format_json(result, 0) + "\n"
 
 
+def _flat_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
+
+
 def _format_json(value: Any, depth: int) -> str:
     if not isinstance(value, dict | list) or not _contains_object(value):
-        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
+        return _flat_json(value)
     pad, inner = " " * depth, " " * (depth + 1)
+    if isinstance(value, dict) and _hangs(value):
+        *head, (last_key, items) = value.items()
+        members = [f"{_flat_json(str(key))}: {_flat_json(item)}" for key, item in head]
+        rows = ",\n".join(f"{inner}{_flat_json(item)}" for item in items)
+        return "{" + ", ".join([*members, f"{_flat_json(str(last_key))}: ["]) + "\n" + rows + "\n" + pad + "]}"
     if isinstance(value, dict):
         items = [
             f"{inner}{json.dumps(str(key), ensure_ascii=False)}: {_format_json(item, depth + 1)}"
@@ -233,6 +243,16 @@ def _format_json(value: Any, depth: int) -> str:
         return "{\n" + ",\n".join(items) + "\n" + pad + "}"
     items = [f"{inner}{_format_json(item, depth + 1)}" for item in value]
     return "[\n" + ",\n".join(items) + "\n" + pad + "]"
+
+
+def _hangs(value: dict) -> bool:
+    """True when only the last member holds objects, and it is a list of objects that hold none."""
+    *head, last = value.values()
+    return (
+        isinstance(last, list)
+        and all(isinstance(item, dict) and not _contains_object(item) for item in last)
+        and not _contains_object(head)
+    )
 
 
 def _contains_object(value: dict | list) -> bool:

@@ -23,7 +23,7 @@ from ocrd.outputs.writers import (
     result_json_text,
     write_outputs,
 )
-from ocrd.engine.results import DocumentResult, PageResult, PageTimings, SourceInfo, TextLine
+from ocrd.engine.results import DocumentResult, PageResult, PageTimings, SourceInfo, TextLine, block_around
 
 
 @dataclass(frozen=True)
@@ -360,11 +360,18 @@ def test_real_outputs_config_fits(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- page text
 
 
-def test_page_text_joins_the_boxes_of_one_row_with_a_space():
-    lines = (make_line("TOTAL", 20, 100, 80, 20), make_line("12.50", 400, 100, 60, 20), make_line("Thank you", 20, 150, 120, 20))
-    page = PageResult(width=500, height=200, lines=lines, rows=(0, 0, 1))
-    assert page.text == "TOTAL 12.50\nThank you"
-    assert [line["text"] for line in page.to_dict()["lines"]] == ["TOTAL", "12.50", "Thank you"]  # boxes stay separate
+def test_page_text_joins_the_lines_of_a_row_and_separates_blocks_by_a_blank_line():
+    lines = (make_line("TOTAL", 20, 100, 80, 20), make_line("12.50", 400, 100, 60, 20), make_line("Thank you", 20, 150, 120, 20),
+             make_line("Page 1", 20, 190, 60, 10))  # fmt: skip
+    blocks = (block_around(((0, 1), (2,)), lines), block_around(((3,),), lines))
+    page = PageResult(width=500, height=200, lines=lines, blocks=blocks)
+    assert page.text == "TOTAL 12.50\nThank you\n\nPage 1"
+    page_dict = page.to_dict()
+    assert [line["text"] for line in page_dict["lines"]] == ["TOTAL", "12.50", "Thank you", "Page 1"]  # boxes stay separate
+    assert page_dict["blocks"] == [
+        {"box": [[20.0, 100.0], [460.0, 100.0], [460.0, 170.0], [20.0, 170.0]], "lines": [0, 1, 2]},
+        {"box": [[20.0, 190.0], [80.0, 190.0], [80.0, 200.0], [20.0, 200.0]], "lines": [3]},
+    ]
 
 
 def test_page_text_without_rows_puts_each_line_on_its_own():
