@@ -36,6 +36,12 @@ class Reason(StrEnum):
     INTERRUPTED = "interrupted"
     OUTPUT_FAILED = "output_failed"
     INTERNAL_ERROR = "internal_error"
+    # A done job whose searchable PDF was left out (the rest of its outputs written): why.
+    PDF_ENCRYPTED = "pdf_encrypted"  # the input PDF is encrypted (an owner password): not rewritten
+    PDF_SIGNED = "pdf_signed"  # the input PDF is signed: rewriting it would break the signature
+    PDF_UNREWRITABLE = "pdf_unrewritable"  # the input PDF could not be rewritten safely
+    # The PDF was written, but not as PDF/A-2b: the input PDF holds what PDF/A forbids.
+    PDFA_NOT_CONFORMING = "pdfa_not_conforming"
 
 
 class OcrdError(Exception):

@@ -142,6 +142,12 @@ class OutputsConfig:
     visualization: bool = key(True, rules.Bool())
     vis_format: str = key("jpg", rules.Choice("jpg", "png"))
     vis_max_side_px: int = key(2000, rules.Int(16, 30_000))
+    pdf: bool = key(True, rules.Bool())  # <stem>.pdf: the pages with invisible text (a JPEG embedded as it is)
+    pdfa: bool = key(False, rules.Bool())  # the PDF as PDF/A-2b (with pdf: true)
+    # An input PDF's page that already has text: "skip" keeps it as it is, "add" lays ocrd's text over it too.
+    pdf_existing_text: str = key("skip", rules.Choice("skip", "add"))
+    hocr: bool = key(False, rules.Bool())  # <stem>.hocr (hOCR 1.2)
+    alto: bool = key(False, rules.Bool())  # <stem>.alto.xml (ALTO 4.4)
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,18 @@ class Document:
     _data: bytes = field(repr=False, compare=False)
     _header: ImageHeader | None = field(default=None, repr=False, compare=False)
 
+    @property
+    def data(self) -> bytes:
+        """The file's bytes as read through the gate (for an output that keeps the original, such as
+        the PDF's byte-for-byte JPEG or the pages of an input PDF)."""
+        return self._data
+
+    def page_dpi(self, index: int) -> tuple[float, float] | None:
+        """The resolution page `index`'s header states (pixels per inch, x and y), or None (and for a PDF)."""
+        if self._header is None or not 0 <= index < len(self._header.pages):
+            return None
+        return self._header.pages[index].dpi
+
     def pages(self) -> Iterator[Page]:
         """Decode and yield one page at a time; raises InputError for a bad page."""
         if self.format == "pdf":

@@ -31,6 +31,9 @@ class PageHeader:
     unsupported: str | None = None
     # TIFF PlanarConfiguration=2 (one plane per sample).
     planar_separate: bool = False
+    # Pixels per inch along x and y as the file states them (JFIF, EXIF, PNG pHYs, TIFF, BMP); None when
+    # it states none. Read for the PDF's page size; plausibility is the reader's judgement.
+    dpi: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,17 @@ class ImageHeader:
 
     format: str
     pages: tuple[PageHeader, ...]
+
+
+_CM_PER_INCH = 2.54
+
+
+def dpi_from(x: float, y: float, unit: str) -> tuple[float, float] | None:
+    """A resolution in `unit` ("inch", "cm" or "m": pixels per that) as pixels per inch; None if unusable."""
+    factor = {"inch": 1.0, "cm": _CM_PER_INCH, "m": _CM_PER_INCH / 100}.get(unit)
+    if factor is None or not x > 0 or not y > 0:
+        return None
+    return (round(x * factor, 2), round(y * factor, 2))
 
 
 def truncated_error(what: str) -> InputError:

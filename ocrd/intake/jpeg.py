@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 import struct
 
-from ocrd.intake.headers import ImageHeader, PageHeader, corrupt_error, truncated_error
-from ocrd.intake.tiff import parse_exif_orientation
+from ocrd.intake.headers import ImageHeader, PageHeader, corrupt_error, dpi_from, truncated_error
+from ocrd.intake.tiff import parse_exif_orientation, parse_exif_resolution
+
+_JFIF_UNITS = {1: "inch", 2: "cm"}  # 0: the densities are only an aspect ratio
 
 # SOF markers carry the frame size; C4 (DHT), C8 (JPG), CC (DAC) are not frames.
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
@@ -26,6 +28,8 @@ def parse_jpeg(data: bytes) -> ImageHeader:
     n = len(data)
     frame: tuple[int, int, int, int] | None = None
     orientation = 1
+    jfif_dpi: tuple[float, float] | None = None
+    exif_dpi: tuple[float, float] | None = None
     seen_scan = False
     while True:
         if pos < n and data[pos] != 0xFF:
@@ -50,7 +54,7 @@ def parse_jpeg(data: bytes) -> ImageHeader:
             height, width, bits, comps = frame
             return ImageHeader(
                 "jpeg",
-                (PageHeader(width, height, bits, comps, False, orientation),),
+                (PageHeader(width, height, bits, comps, False, orientation, dpi=jfif_dpi or exif_dpi),),
             )
         if 0xD0 <= marker <= 0xD7 or marker == 0x01:
             continue  # standalone markers carry no length
@@ -73,6 +77,11 @@ def parse_jpeg(data: bytes) -> ImageHeader:
                 frame = (height, width, bits, comps)
         elif marker == 0xE1 and seg.startswith(b"Exif\x00\x00") and orientation == 1:
             orientation = parse_exif_orientation(seg)
+            exif_dpi = exif_dpi or parse_exif_resolution(seg)
+        elif marker == 0xE0 and seg.startswith(b"JFIF\x00") and len(seg) >= 12 and jfif_dpi is None:
+            unit = _JFIF_UNITS.get(seg[7])
+            x_density, y_density = struct.unpack_from(">HH", seg, 8)
+            jfif_dpi = dpi_from(x_density, y_density, unit) if unit else None
         pos = seg_end
         if marker == 0xDA:  # SOS: entropy-coded data follows until the next real marker
             if frame is None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import struct
 import zlib
 
-from ocrd.intake.headers import ImageHeader, PageHeader, corrupt_error, truncated_error
-from ocrd.intake.tiff import parse_exif_orientation
+from ocrd.intake.headers import ImageHeader, PageHeader, corrupt_error, dpi_from, truncated_error
+from ocrd.intake.tiff import parse_exif_orientation, parse_exif_resolution
 
 
 def parse_png(data: bytes) -> ImageHeader:
@@ -16,6 +16,7 @@ def parse_png(data: bytes) -> ImageHeader:
     ihdr: tuple[int, ...] | None = None
     has_trns = False
     orientation = 1
+    dpi: tuple[float, float] | None = None
     while True:
         if pos + 8 > n:
             raise truncated_error("the PNG has no end chunk (IEND)")
@@ -43,6 +44,9 @@ def parse_png(data: bytes) -> ImageHeader:
             has_trns = True
         elif ctype == b"eXIf":
             orientation = parse_exif_orientation(body)
+            dpi = dpi or parse_exif_resolution(body)
+        elif ctype == b"pHYs" and length == 9 and body[8] == 1:  # unit 1: pixels per metre
+            dpi = dpi_from(*struct.unpack_from(">II", body, 0), "m")
         elif ctype == b"IEND":
             break
         pos = end
@@ -52,7 +56,7 @@ def parse_png(data: bytes) -> ImageHeader:
         raise corrupt_error(f"PNG colour type {color_type} is invalid")
     has_alpha = color_type in (4, 6) or has_trns
     return ImageHeader(
-        "png", (PageHeader(width, height, bits, samples, has_alpha, orientation),)
+        "png", (PageHeader(width, height, bits, samples, has_alpha, orientation, dpi=dpi),)
     )
 
 
@@ -63,6 +67,9 @@ def parse_bmp(data: bytes) -> ImageHeader:
     (pixel_offset,) = struct.unpack_from("<I", data, 10)
     (dib_size,) = struct.unpack_from("<I", data, 14)
     compression = 0
+    dpi = None
+    if dib_size >= 40:
+        dpi = dpi_from(*struct.unpack_from("<ii", data, 38), "m")  # biX/YPelsPerMeter
     if dib_size == 12:  # OS/2 BITMAPCOREHEADER
         width, height, _planes, bpp = struct.unpack_from("<HHHH", data, 18)
     elif dib_size >= 16:
@@ -86,7 +93,7 @@ def parse_bmp(data: bytes) -> ImageHeader:
             raise truncated_error("the BMP pixel rows extend past the end of the file")
     elif pixel_offset >= len(data):
         raise truncated_error("the BMP pixel data starts past the end of the file")
-    return ImageHeader("bmp", (PageHeader(width, height, 8, 4 if has_alpha else 3, has_alpha),))
+    return ImageHeader("bmp", (PageHeader(width, height, 8, 4 if has_alpha else 3, has_alpha, dpi=dpi),))
 
 
 def parse_webp(data: bytes) -> ImageHeader:
@@ -101,6 +108,7 @@ def parse_webp(data: bytes) -> ImageHeader:
     size: tuple[int, int] | None = None
     has_alpha = False
     orientation = 1
+    dpi: tuple[float, float] | None = None
     while pos + 8 <= end:
         ctype, length = struct.unpack_from("<4sI", data, pos)
         body_end = pos + 8 + length
@@ -127,6 +135,7 @@ def parse_webp(data: bytes) -> ImageHeader:
             has_alpha = bool((bits >> 28) & 1)
         elif ctype == b"EXIF":
             orientation = parse_exif_orientation(body)
+            dpi = parse_exif_resolution(body)
         pos = body_end + (length & 1)  # chunks are padded to even length
     if size is None:
         raise corrupt_error("WebP has no image chunk")
@@ -134,5 +143,5 @@ def parse_webp(data: bytes) -> ImageHeader:
         raise corrupt_error("WebP has zero width or height")
     return ImageHeader(
         "webp",
-        (PageHeader(size[0], size[1], 8, 4 if has_alpha else 3, has_alpha, orientation),),
+        (PageHeader(size[0], size[1], 8, 4 if has_alpha else 3, has_alpha, orientation, dpi=dpi),),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 from ocrd.errors import InputError, Reason
-from ocrd.intake.headers import ImageHeader, PageHeader, corrupt_error, truncated_error
+from ocrd.intake.headers import ImageHeader, PageHeader, corrupt_error, dpi_from, truncated_error
 
 _TIFF_TYPE_BYTES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
 _TIFF_INT_FMT = {1: "B", 3: "H", 4: "I", 6: "b", 8: "h", 9: "i", 13: "I", 16: "Q", 17: "q", 18: "Q"}
@@ -14,6 +14,10 @@ _TIFF_MAX_ENTRIES = 4096
 _TIFF_MAX_OFFSETS = 1_000_000
 # An EXIF blob is a TIFF header plus IFDs; orientation is the same tag (274) in both.
 _ORIENTATION_TAG = 0x0112
+# So are the resolution tags: XResolution, YResolution (RATIONAL) and ResolutionUnit (2 inch, 3 cm).
+_X_RESOLUTION_TAG, _Y_RESOLUTION_TAG, _RESOLUTION_UNIT_TAG = 0x011A, 0x011B, 0x0128
+_RATIONAL = 5
+_RESOLUTION_UNITS = {2: "inch", 3: "cm"}
 
 
 def _byte_order(head: bytes) -> str:
@@ -47,6 +51,34 @@ def parse_exif_orientation(blob: bytes) -> int:
     except struct.error:
         return 1
     return 1
+
+
+def parse_exif_resolution(blob: bytes) -> tuple[float, float] | None:
+    """Pixels per inch (x, y) from an EXIF blob's first IFD, or None; bad EXIF means None."""
+    if blob.startswith(b"Exif\x00\x00"):
+        blob = blob[6:]
+    if len(blob) < 8 or blob[:4] not in (b"II*\x00", b"MM\x00*"):
+        return None
+    bo = _byte_order(blob)
+    found: dict[int, float] = {}
+    try:
+        (ifd,) = struct.unpack_from(bo + "I", blob, 4)
+        (count,) = struct.unpack_from(bo + "H", blob, ifd)
+        for i in range(min(count, 1000)):
+            entry = ifd + 2 + 12 * i
+            tag, typ, n = struct.unpack_from(bo + "HHI", blob, entry)
+            if tag in (_X_RESOLUTION_TAG, _Y_RESOLUTION_TAG) and typ == _RATIONAL and n >= 1:
+                (offset,) = struct.unpack_from(bo + "I", blob, entry + 8)
+                numerator, denominator = struct.unpack_from(bo + "II", blob, offset)
+                found[tag] = numerator / denominator if denominator else 0.0
+            elif tag == _RESOLUTION_UNIT_TAG and typ == 3 and n >= 1:
+                (found[tag],) = struct.unpack_from(bo + "H", blob, entry + 8)
+    except struct.error:
+        return None
+    unit = _RESOLUTION_UNITS.get(int(found.get(_RESOLUTION_UNIT_TAG, 2)))
+    if _X_RESOLUTION_TAG not in found or unit is None:
+        return None
+    return dpi_from(found[_X_RESOLUTION_TAG], found.get(_Y_RESOLUTION_TAG, found[_X_RESOLUTION_TAG]), unit)
 
 
 def parse_tiff(data: bytes, max_pages: int) -> ImageHeader:
@@ -101,7 +133,7 @@ def _tiff_ifd(data: bytes, ifd: int, bo: str, big: bool) -> tuple[PageHeader, in
         (num,) = struct.unpack_from(bo + ("Q" if big else "I"), data, entry + 4)
         if tag not in _TIFF_WANTED:
             continue
-        fmt = _TIFF_INT_FMT.get(typ)
+        fmt = "I" if typ == _RATIONAL else _TIFF_INT_FMT.get(typ)
         if fmt is None or num == 0:
             continue
         nbytes = _TIFF_TYPE_BYTES[typ] * num
@@ -113,7 +145,8 @@ def _tiff_ifd(data: bytes, ifd: int, bo: str, big: bool) -> tuple[PageHeader, in
             (where,) = struct.unpack_from(bo + off_fmt, data, entry + (12 if big else 8))
             if where + nbytes > n:
                 raise truncated_error(f"TIFF tag {tag} values lie past the end of the file")
-        tags[tag] = list(struct.unpack_from(f"{bo}{num}{fmt}", data, where))
+        values = 2 * num if typ == _RATIONAL else num
+        tags[tag] = list(struct.unpack_from(f"{bo}{values}{fmt}", data, where))
     (next_ifd,) = struct.unpack_from(bo + off_fmt, data, head + entry_size * count)
     width = tags.get(256, [0])[0]
     height = tags.get(257, [0])[0]
@@ -146,12 +179,24 @@ def _tiff_ifd(data: bytes, ifd: int, bo: str, big: bool) -> tuple[PageHeader, in
         orientation=_orientation_or_upright(orientation),
         unsupported=unsupported,
         planar_separate=tags.get(284, [1])[0] == 2,
+        dpi=_tiff_dpi(tags),
     )
     return page, next_ifd
 
 
-# Width, height, bits, compression, strips, orientation, samples, strip counts, planar config, tiles, extra samples.
-_TIFF_WANTED = {256, 257, 258, 259, 273, 274, 277, 279, 284, 324, 325, 338}
+def _tiff_dpi(tags: dict[int, list[int]]) -> tuple[float, float] | None:
+    x, y = tags.get(_X_RESOLUTION_TAG), tags.get(_Y_RESOLUTION_TAG)
+    unit = _RESOLUTION_UNITS.get(tags.get(_RESOLUTION_UNIT_TAG, [2])[0])
+    if not x or len(x) < 2 or not x[1] or unit is None:
+        return None
+    x_ppu = x[0] / x[1]
+    y_ppu = y[0] / y[1] if y and len(y) >= 2 and y[1] else x_ppu
+    return dpi_from(x_ppu, y_ppu, unit)
+
+
+# Width, height, bits, compression, strips, orientation, samples, strip counts, x/y resolution, planar config,
+# resolution unit, tiles, extra samples.
+_TIFF_WANTED = {256, 257, 258, 259, 273, 274, 277, 279, 282, 283, 284, 296, 324, 325, 338}
 # Measured to fail in opencv-python-headless 5.0's libtiff build.
 _TIFF_UNSUPPORTED_COMPRESSION = {6: "old-style JPEG compression", 34925: "LZMA compression", 50001: "WebP compression"}
 _TIFF_PLAUSIBLE_OFFSET = 1 << 32

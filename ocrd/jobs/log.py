@@ -205,11 +205,10 @@ class JobLog(JobDatabase):
             return self._transition(job_id, "start", frozenset({JobState.QUEUED}), changes)
 
     def finish_done(self, job_id: str, outcome_fields: Mapping[str, Any]) -> JobRow:
-        """running → done, storing the outcome's figures (keys from DONE_FIELDS); clears reason and error."""
-        values = done_columns(job_id, outcome_fields)
-        values.update(
-            state=str(JobState.DONE), finished_at=self._now_text(), reason=None, error=None, not_before=None
-        )
+        """running → done, storing the outcome's figures (keys from DONE_FIELDS); reason and error are
+        cleared unless the outcome names an output it left out."""
+        values = {"reason": None, "error": None} | done_columns(job_id, outcome_fields)
+        values.update(state=str(JobState.DONE), finished_at=self._now_text(), not_before=None)
         with self._write():
             return self._transition(job_id, "finish", frozenset({JobState.RUNNING}), lambda row: values)
 

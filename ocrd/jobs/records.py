@@ -37,3 +37,7 @@ class Outcome:
     outputs: tuple[str, ...] = field(default_factory=tuple)
     worker_pid: int = 0
     worker_rss_mb: float = 0.0  # resident memory of the worker after the job, for recycling
+    # Set when an output was left out on purpose (ocrd.errors.Reason, e.g. pdf_encrypted) and why; the
+    # job is still done, the rest of its outputs written.
+    reason: str | None = None
+    error: str | None = None

@@ -147,6 +147,7 @@ DONE_FIELDS = frozenset(
     {
         "sha256", "size_bytes", "decode_ms", "detect_ms", "classify_ms", "recognize_ms", "total_ms",
         "pages", "lines", "mean_confidence", "outputs", "worker_pid", "ocrd_version", "model_set",
+        "reason", "error",  # a done job's omitted output (the searchable PDF of an encrypted PDF), else None
     }
 )  # fmt: skip
 _DONE_IGNORED = frozenset({"job_id", "format", "worker_rss_mb"})  # in the Outcome, not in the table

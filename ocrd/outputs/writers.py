@@ -1,4 +1,4 @@
-"""Atomic writers for a document's outputs (JSON, text, visualization) and their naming; never runs a model or touches the job log.
+"""Atomic writers for a document's outputs (JSON, text, visualization, PDF, hOCR, ALTO) and their naming; never runs a model or touches the job log.
 
 Durability protocol for every file: write a hidden temp file (``.<name>.<random>.tmp``)
 in the destination directory, flush, ``os.fsync``, ``os.replace`` onto the final
@@ -6,9 +6,11 @@ name, then fsync the directory so the rename itself survives a power cut. The
 temp file lives in the same directory so the rename never crosses filesystems,
 and its ``.``-prefix / ``.tmp`` suffix keep watchers and sync tools away from it.
 
-Completeness marker: ``write_outputs`` writes the visualizations first, the text
-next and ``<stem>.json`` last, so a present JSON file means the whole set is
-complete. Anything found without its JSON is the debris of an interrupted write.
+Completeness marker: ``write_outputs`` encodes the whole set first (``plan_outputs``),
+then writes the visualizations, the PDF, hOCR, ALTO and text, and ``<stem>.json``
+last, so a present JSON file means the whole set is complete. Anything found
+without its JSON is the debris of an interrupted write. An output left out on
+purpose (a PDF input that must not be rewritten) is named in the JSON's ``omitted``.
 """
 
 from __future__ import annotations
@@ -19,15 +21,19 @@ import secrets
 from collections.abc import Callable, Collection, Sequence
 from importlib import resources
 from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
 from ocrd.durable import fsync_dir
+from ocrd.outputs.alto import alto_text
+from ocrd.outputs.hocr import hocr_text
 from ocrd.outputs.visualization import render_visualization
 
 if TYPE_CHECKING:
     from ocrd.engine.results import DocumentResult
+    from ocrd.outputs.pdf_document import ImagePages, Omitted, PdfSource
 
 RESULT_SCHEMA_RESOURCE = ("schema", "result-v1.json")
 JPEG_QUALITY = 85  # thin coloured lines stay clean without the size of near-lossless quality
@@ -48,6 +54,16 @@ class OutputsConfig(Protocol):
     def vis_format(self) -> Literal["jpg", "png"] | str: ...
     @property
     def vis_max_side_px(self) -> int: ...
+    @property
+    def pdf(self) -> bool: ...
+    @property
+    def pdfa(self) -> bool: ...
+    @property
+    def pdf_existing_text(self) -> str: ...
+    @property
+    def hocr(self) -> bool: ...
+    @property
+    def alto(self) -> bool: ...
 
 
 # ---------------------------------------------------------------- atomic primitives
@@ -122,6 +138,12 @@ def output_paths(out_dir: Path, stem: str, page_count: int, cfg: OutputsConfig) 
         paths.append(out_dir / f"{stem}.txt")
     if cfg.visualization:
         paths.extend(vis_paths(out_dir, stem, page_count, cfg))
+    if cfg.pdf:
+        paths.append(out_dir / f"{stem}.pdf")
+    if cfg.hocr:
+        paths.append(out_dir / f"{stem}.hocr")
+    if cfg.alto:
+        paths.append(out_dir / f"{stem}.alto.xml")
     return paths
 
 
@@ -166,24 +188,33 @@ def _lexists(path: Path) -> bool:
 # ---------------------------------------------------------------- writing
 
 
-def write_outputs(
+@dataclass(frozen=True, slots=True)
+class OutputPlan:
+    """A document's output set, encoded and not yet written: (path, bytes) in writing order, JSON last."""
+
+    files: tuple[tuple[Path, bytes], ...]
+    omitted: tuple[Omitted, ...] = ()
+
+
+def plan_outputs(
     doc: DocumentResult,
     page_images: Sequence[np.ndarray],
     out_dir: Path,
     stem: str,
     cfg: OutputsConfig,
-) -> list[Path]:
-    """Write the enabled outputs of ``doc`` under ``out_dir`` and return the paths written.
+    *,
+    pdf_source: PdfSource | None = None,
+) -> OutputPlan:
+    """Encode every enabled output of `doc`; nothing is written, so a failure here leaves nothing behind.
 
-    Order: visualizations, text, JSON last — the JSON's presence marks a complete set.
-    ``page_images`` are the displayed pages (BGR uint8), one per ``doc.pages`` entry;
-    they are only read when visualization is enabled. Everything is encoded before
-    the first file is written, so an encoding problem leaves nothing behind.
+    ``page_images`` are the displayed pages (BGR uint8), one per ``doc.pages`` entry, read for the
+    visualization (and, without ``pdf_source``, for the PDF: then they must be full size).
+    ``pdf_source`` is what the PDF is made from (the pipeline's encoded page pictures, or the input PDF).
     """
     out_dir = Path(out_dir)
     page_count = len(doc.pages)
-
     planned: list[tuple[Path, bytes]] = []
+    omitted: tuple[Omitted, ...] = ()
     if cfg.visualization:
         if len(page_images) != page_count:
             raise ValueError(f"{len(page_images)} page images for {page_count} pages")
@@ -191,24 +222,73 @@ def write_outputs(
         for path, image, page in zip(vis_paths(out_dir, stem, page_count, cfg), page_images, doc.pages):
             vis = render_visualization(image, page, cfg.vis_max_side_px)
             planned.append((path, encode_image(vis, ext)))
+    if cfg.pdf:
+        # Imported here: the daemon's main process uses this module for names only and never loads qpdf.
+        from ocrd.outputs.pdf_document import encode_pdf
+
+        encoding = encode_pdf(doc, pdf_source or _pictures_of(doc, page_images), pdfa=cfg.pdfa,
+                              existing_text=cfg.pdf_existing_text)  # fmt: skip
+        omitted = encoding.omitted
+        if encoding.data is not None:
+            planned.append((out_dir / f"{stem}.pdf", encoding.data))
+    if cfg.hocr:
+        planned.append((out_dir / f"{stem}.hocr", hocr_text(doc).encode("utf-8")))
+    if cfg.alto:
+        planned.append((out_dir / f"{stem}.alto.xml", alto_text(doc).encode("utf-8")))
     if cfg.text:
         planned.append((out_dir / f"{stem}.txt", (doc.text + "\n").encode("utf-8")))
     if cfg.json:
-        planned.append((out_dir / f"{stem}.json", result_json_text(doc.to_dict()).encode("utf-8")))
+        result = doc.to_dict()
+        if omitted:
+            result["omitted"] = [item.to_dict() for item in omitted]
+        planned.append((out_dir / f"{stem}.json", result_json_text(result).encode("utf-8")))
+    return OutputPlan(tuple(planned), omitted)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+
+def _pictures_of(doc: DocumentResult, page_images: Sequence[np.ndarray]) -> ImagePages:
+    """The PDF's pages from full-size page images, when the caller has no encoded pictures."""
+    from ocrd.outputs.pdf_document import ImagePages
+    from ocrd.outputs.pdf_images import pixels_picture
+
+    if len(page_images) != len(doc.pages) or any(
+        image.shape[:2] != (page.height, page.width) for image, page in zip(page_images, doc.pages)
+    ):
+        raise ValueError("a PDF needs its pages: pass pdf_source, or full-size page images")
+    return ImagePages(tuple(pixels_picture(image, None) for image in page_images))
+
+
+def write_planned(plan: OutputPlan, out_dir: Path) -> list[Path]:
+    """Write an encoded output set atomically, file by file in its order (the JSON last); on failure
+    the files this call wrote are taken back, since a set without its JSON is incomplete."""
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     try:
-        for path, data in planned:
+        for path, data in plan.files:
             atomic_write_bytes(path, data)
             written.append(path)
     except BaseException:
-        # A set without its JSON is incomplete: take back what this call wrote (a full
-        # disk after the visualization must not leave orphans); the retry writes all again.
+        # A full disk after the visualization must not leave orphans; the retry writes all again.
         for path in written:
             path.unlink(missing_ok=True)
         raise
     return written
+
+
+def write_outputs(
+    doc: DocumentResult,
+    page_images: Sequence[np.ndarray],
+    out_dir: Path,
+    stem: str,
+    cfg: OutputsConfig,
+    *,
+    pdf_source: PdfSource | None = None,
+) -> list[Path]:
+    """Encode (``plan_outputs``) and write the enabled outputs of ``doc`` under ``out_dir``; the paths written.
+
+    Order: visualizations, PDF, hOCR, ALTO, text, JSON last — the JSON's presence marks a complete set.
+    Everything is encoded before the first file is written, so an encoding problem leaves nothing behind.
+    """
+    return write_planned(plan_outputs(doc, page_images, out_dir, stem, cfg, pdf_source=pdf_source), out_dir)
 
 
 def result_json_text(result: dict[str, Any]) -> str:

@@ -31,7 +31,7 @@ def remove_leftovers(cfg: Config, row: JobRow, *, partial_outputs: bool = False)
     if inbox is None or row.stem is None:
         return
     out_dir = output_dir(cfg.outbox, inbox, row.rel_path)
-    outputs = r"(\.json|\.txt|(\.p\d{3})?\.vis\.(jpg|png))"  # outputs.output_paths' names after the stem
+    outputs = r"(\.json|\.txt|(\.p\d{3})?\.vis\.(jpg|png)|\.pdf|\.hocr|\.alto\.xml)"  # output_paths' names after the stem
     stem = re.escape(row.stem)
     patterns = [re.compile(rf"\.{stem}{outputs}\.[0-9a-f]{{8}}\.tmp")]  # outputs._create_temp's pattern
     if partial_outputs and not (out_dir / f"{row.stem}.json").exists():

@@ -16,11 +16,14 @@ import numpy as np
 
 from ocrd.config.schema import Config
 from ocrd.engine.ocr_engine import OcrEngine
-from ocrd.intake.gate import open_document
+from ocrd.intake.decode import Page
+from ocrd.intake.gate import Document, open_document
 from ocrd.jobs.records import Job, Outcome
 from ocrd.engine.results import DocumentResult, PageResult, SourceInfo
+from ocrd.outputs.pdf_document import ImagePages, PdfPages, PdfSource
+from ocrd.outputs.pdf_images import PagePicture, jpeg_picture, pixels_picture
 from ocrd.outputs.visualization import visualization_copy
-from ocrd.outputs.writers import write_outputs
+from ocrd.outputs.writers import plan_outputs, write_planned
 
 
 def utc_now_iso() -> str:
@@ -34,6 +37,8 @@ def process_file(job: Job, engine: OcrEngine, cfg: Config) -> Outcome:
     decode_s = time.perf_counter() - t_start
     pages: list[PageResult] = []
     vis_images: list[np.ndarray] = []
+    # The PDF of an image input: each page's picture, encoded as soon as the page is decoded.
+    pictures: list[PagePicture] | None = [] if cfg.outputs.pdf and document.format != "pdf" else None
     page_iter = iter(document.pages())
     while True:
         t0 = time.perf_counter()
@@ -44,6 +49,8 @@ def process_file(job: Job, engine: OcrEngine, cfg: Config) -> Outcome:
         pages.append(engine.read(page.image, index=page.index, orientation_applied=page.orientation_applied))
         if cfg.outputs.visualization:
             vis_images.append(visualization_copy(page.image, cfg.outputs.vis_max_side_px))
+        if pictures is not None:
+            pictures.append(_pdf_picture(document, page, pdfa=cfg.outputs.pdfa))
         del page
     total_ms = (time.perf_counter() - t_start) * 1000
     result = DocumentResult(
@@ -62,7 +69,12 @@ def process_file(job: Job, engine: OcrEngine, cfg: Config) -> Outcome:
         decode_ms=decode_s * 1000,
         total_ms=total_ms,
     )
-    written = write_outputs(result, vis_images, job.out_dir, job.stem, cfg.outputs)
+    pdf_source: PdfSource | None = None
+    if cfg.outputs.pdf:
+        pdf_source = PdfPages(document.data) if pictures is None else ImagePages(tuple(pictures))
+    plan = plan_outputs(result, vis_images, job.out_dir, job.stem, cfg.outputs, pdf_source=pdf_source)
+    del vis_images, pictures, pdf_source
+    written = write_planned(plan, job.out_dir)
     timings = result.timings_ms()
     return Outcome(
         job_id=job.job_id,
@@ -79,4 +91,21 @@ def process_file(job: Job, engine: OcrEngine, cfg: Config) -> Outcome:
         total_ms=timings["total"],
         outputs=tuple(str(p) for p in written),
         worker_pid=os.getpid(),
+        # An output left out on purpose (a PDF that must not be rewritten): said on the done row.
+        reason=str(plan.omitted[0].reason) if plan.omitted else None,
+        error="; ".join(item.message for item in plan.omitted) or None,
     )
+
+
+def _pdf_picture(document: Document, page: Page, *, pdfa: bool) -> PagePicture:
+    """The page's image for the PDF: a JPEG file as it is (its orientation applied by the placement),
+    anything else encoded losslessly from the decoded page now, so no decoded page is kept for it."""
+    dpi = document.page_dpi(page.index)
+    if document.format == "jpeg":
+        picture = jpeg_picture(document.data, turn_degrees=page.orientation_applied, mirrored=page.mirrored,
+                               dpi=dpi, allow_cmyk=not pdfa)  # fmt: skip
+        if picture is not None:
+            return picture
+    if dpi is not None and page.orientation_applied in (90, 270):
+        dpi = (dpi[1], dpi[0])  # the decoded page is turned: its x is the file's y
+    return pixels_picture(page.image, dpi)

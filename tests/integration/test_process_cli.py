@@ -107,7 +107,8 @@ def test_nothing_written_for_the_bad_file(workdir, mixed_run):
     assert not list(out.glob("notes*"))
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert written == sorted(
-        ["top.json", "top.txt", "top.vis.jpg", "sub/deeper.json", "sub/deeper.txt", "sub/deeper.vis.jpg"]
+        ["top.json", "top.txt", "top.vis.jpg", "top.pdf", "sub/deeper.json", "sub/deeper.txt", "sub/deeper.vis.jpg",
+         "sub/deeper.pdf"]
     )
 
 

@@ -121,13 +121,13 @@ def test_batch_end_to_end(batch):
     by_path = {(r["inbox"], r["rel_path"]): r for r in rows}
     assert len(by_path) == len(rows), "a dropped file got two job rows"
 
-    # -- good files: one row `done`, three outputs with the right words, the original archived
+    # -- good files: one row `done`, four outputs (the PDF included) with the right words, the original archived
     for drop in good:
         row = by_path[(drop.inbox, drop.rel_path)]
         assert row["state"] == "done", row
         assert row["attempts"] == 1 and row["reason"] is None and row["lines"] >= 1, row
         out_stem = harness.outbox / drop.inbox / drop.stem_rel
-        outputs = [out_stem.with_name(out_stem.name + ext) for ext in (".json", ".txt", ".vis.jpg")]
+        outputs = [out_stem.with_name(out_stem.name + ext) for ext in (".json", ".txt", ".vis.jpg", ".pdf")]
         for path in outputs:
             assert path.is_file() and path.stat().st_size > 0, f"missing {path}"
         assert sorted(json.loads(row["outputs"])) == sorted(str(p) for p in outputs)
@@ -142,7 +142,7 @@ def test_batch_end_to_end(batch):
         assert not (harness.inbox(drop.inbox) / drop.rel_path).exists()
 
     expected_outputs = {
-        str(harness.outbox / d.inbox / d.stem_rel) + ext for d in good for ext in (".json", ".txt", ".vis.jpg")
+        str(harness.outbox / d.inbox / d.stem_rel) + ext for d in good for ext in (".json", ".txt", ".vis.jpg", ".pdf")
     }
     assert {str(p) for p in files_under(harness.outbox)} == expected_outputs, "unexpected files in the outbox"
     assert len(files_under(harness.archive)) == N

@@ -43,7 +43,7 @@ def test_same_file_twice_is_one_done_and_one_duplicate(ocrd_daemon: DaemonHarnes
     assert [e["job_id"] for e in harness.events("job_duplicate")] == [second["id"]]
 
     outputs = sorted(p.name for p in files_under(harness.outbox / "scans"))
-    assert outputs == ["a.json", "a.txt", "a.vis.jpg"]
+    assert outputs == ["a.json", "a.pdf", "a.txt", "a.vis.jpg"]
     result = json.loads((harness.outbox / "scans" / "a.json").read_text(encoding="utf-8"))
     assert result["job_id"] == first["id"]
     # Nothing is lost: the second original is archived beside the first, under a collision name.

@@ -229,6 +229,21 @@ def test_finish_done_accepts_a_pipeline_outcome_dict(log):
     assert done.mean_confidence is None and done.lines == 0 and done.outputs == ("/o/a.json",)
 
 
+def test_a_done_job_that_left_its_pdf_out_says_why(log):
+    # The worker's Outcome carries the reason an output was omitted (an encrypted input PDF): the row is
+    # done, its reason and error say what is missing.
+    from ocrd.jobs.records import Outcome
+
+    job = add(log)
+    log.start(job.id, "scan")
+    result = Outcome(job.id, "ef" * 32, 9, "pdf", 1, 3, 0.9, 1.0, 2.0, 0.5, 3.0, 7.0, ("/o/a.json",), 5,
+                     reason="pdf_encrypted", error="the input PDF is encrypted")  # fmt: skip
+    done = log.finish_done(job.id, asdict(result) | {"ocrd_version": "0.1.0", "model_set": "m"})
+    assert done.state is JobState.DONE
+    assert (done.reason, done.error) == ("pdf_encrypted", "the input PDF is encrypted")
+    assert Reason(done.reason) is Reason.PDF_ENCRYPTED
+
+
 def test_pipeline_outcome_fields_are_all_accepted():
     from dataclasses import fields as dc_fields
 

@@ -48,6 +48,8 @@ OWNERS: dict[str, str] = {
     "sqlite_utils": "jobs",
     "watchdog": "inbox",
     "prometheus_client": "service",
+    "pikepdf": "outputs",
+    "fontTools": "outputs",
 }
 # OpenCV is the pixel toolkit of the three packages that work on pixels: intake decodes untrusted
 # bytes with it (the only one that may, behind the decoder limits), the engine resizes, crops and

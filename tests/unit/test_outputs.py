@@ -33,6 +33,11 @@ class FakeOutputsConfig:
     visualization: bool = True
     vis_format: str = "jpg"
     vis_max_side_px: int = 800
+    pdf: bool = False  # the PDF, hOCR and ALTO have their own tests (test_pdf_*.py, test_alto_hocr.py)
+    pdfa: bool = False
+    pdf_existing_text: str = "skip"
+    hocr: bool = False
+    alto: bool = False
 
 
 CFG = FakeOutputsConfig()
