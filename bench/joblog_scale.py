@@ -104,7 +104,7 @@ def build(db: Path, rows: int, seed: int = 6) -> float:
                 "model_set": "ppocrv6-small", "work_path": f"/srv/ocr/inbox/scans/.ocrd/work/{job_id}/{rel.rsplit('/', 1)[-1]}",
                 "stem": rel.rsplit("/", 1)[-1].rsplit(".", 1)[0] if st else None, "duplicate_of": dup, "not_before": None,
             }
-            yield tuple(row[c] for c in COLUMNS)
+            yield tuple(row.get(c) for c in COLUMNS)
 
     conn.execute("BEGIN")
     conn.executemany(sql, gen())

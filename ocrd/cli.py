@@ -1,4 +1,4 @@
-"""Command line: `ocrd process`, `ocrd models`, `ocrd check`; the only place that prints or calls sys.exit.
+"""Command line: `ocrd run`, `process`, `jobs`, `status`, `requeue`, `token`, `check`, `models`; the only place that prints or calls sys.exit.
 
 Heavy modules are imported inside the commands so that `ocrd --help` is fast
 and no decoder is loaded in the main process before its limits are set.
@@ -221,12 +221,35 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from ocrd.http.server import HttpFrontend
     from ocrd.service.daemon import run_daemon
     from ocrd.logs import configure_logging
 
     cfg = _load(args)
     configure_logging(cfg.logging.format, cfg.logging.level, file=cfg.logging.file)
-    return run_daemon(cfg)
+    return run_daemon(cfg, frontend=HttpFrontend(cfg) if cfg.http.enabled else None)
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from ocrd.http.tokens import TokenStore
+
+    cfg = _load(args)
+    store = TokenStore.for_config(cfg)
+    if args.token_command == "add":
+        secret = store.add(args.name, args.role, args.inbox or (), known_inboxes=[i.name for i in cfg.inboxes])
+        scope = f" (posts to {', '.join(args.inbox or ['every inbox'])})" if args.role == "upload" else ""
+        print(f"token {args.name!r} created, role {args.role}{scope}; only its hash is kept, in {store.path}.\n"
+              "Shown only now; send it as `Authorization: Bearer TOKEN` or `X-API-Token: TOKEN`:")  # fmt: skip
+        print(secret)
+    elif args.token_command == "list":
+        print(f"{'name':<24}  {'role':<7}  {'created_at':<20}  inboxes")
+        for t in store.tokens():
+            inboxes = ", ".join(t.inboxes) or ("all" if t.role == "upload" else "-")
+            print(f"{t.name:<24}  {t.role!s:<7}  {t.created_at:<20}  {inboxes}")
+    else:
+        store.revoke(args.name)
+        print(f"token {args.name!r} revoked")
+    return ExitCode.OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -338,6 +361,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job_ids", nargs="*", metavar="JOB_ID")
     p.add_argument("--state", choices=["failed", "quarantined"], help="requeue every job in this state")
     p.set_defaults(func=cmd_requeue)
+
+    p = sub.add_parser("token", help="API tokens for the HTTP API: add, list, revoke")
+    tokens = p.add_subparsers(dest="token_command", required=True)
+    t = with_config(tokens.add_parser("add", help="create a token; prints it once, as the last line"))
+    t.add_argument("name", help="who or what uses it (letters, digits, _ . -)")
+    t.add_argument("--role", required=True, choices=["upload", "read", "admin"],
+                   help="upload: post files, read its own jobs; read: read every job; admin: everything, requeue too")
+    t.add_argument("--inbox", action="append", metavar="NAME", help="(upload) an inbox it may post to; repeat; default all")
+    with_config(tokens.add_parser("list", help="the stored tokens' names and roles (the tokens are not kept)"))
+    with_config(tokens.add_parser("revoke", help="delete a token: it stops working at once")).add_argument("name")
+    p.set_defaults(func=cmd_token)
 
     p = with_config(sub.add_parser("check", help="check config, directories and models before `ocrd run`"))
     p.add_argument("-q", "--quiet", action="store_true", help="print problems only")

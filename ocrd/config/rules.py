@@ -185,6 +185,20 @@ class HostPort(Rule):
         return value
 
 
+class HostNames(Rule):
+    """A list of host names (or IP addresses) a client may call the server by; `*` allows any."""
+
+    _NAME = re.compile(r"\*|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[?[0-9A-Fa-f:.]+\]?")
+
+    def check(self, value: Any, base_dir: Path) -> tuple[str, ...]:
+        wanted = f"a list of host names or addresses (or '*' for any), got {show_value(value)}"
+        if not isinstance(value, (list, tuple)) or not value:
+            raise _Invalid(f"must be {wanted}")
+        if not all(isinstance(v, str) and self._NAME.fullmatch(v) for v in value):
+            raise _Invalid(f"must be {wanted}")
+        return tuple(v.strip("[]").lower() for v in value)
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class Section(Rule):
     """A nested mapping parsed into the dataclass `cls` by its field declarations."""

@@ -161,10 +161,17 @@ class LoggingConfig:
 
 @dataclass(frozen=True, slots=True)
 class HttpConfig:
-    """The optional local status endpoint."""
+    """The optional HTTP listener: /healthz, /metrics, the upload and job API, and the web page."""
 
     enabled: bool = key(False, rules.Bool())
     listen: str = key("127.0.0.1:9478", rules.HostPort())
+    max_upload_mb: int = key(100, rules.Int(1, 100_000))  # larger bodies: 413, nothing kept
+    max_queued: int = key(1000, rules.Int(1))  # more queued jobs than this: uploads get 503 + Retry-After
+    # Host header names accepted (DNS rebinding); the listen address is always accepted too.
+    allowed_hosts: tuple[str, ...] = key(("localhost", "127.0.0.1", "::1"), rules.HostNames())
+    token_rate_per_s: float = key(20.0, rules.Float(0, lo_open=True))  # API requests per token, sustained
+    token_burst: int = key(60, rules.Int(1))  # ... and in a burst (then 429 + Retry-After)
+    min_free_mb: int = key(100, rules.Int(0))  # free space an upload must leave on the inbox's disk, else 507
 
     def address(self) -> tuple[str, int]:
         """`listen` split into (host, port); brackets around an IPv6 host are removed."""

@@ -29,6 +29,7 @@ from ocrd.errors import Reason
 from ocrd.jobs.connection import JobDatabase
 from ocrd.jobs.ids import new_job_id
 from ocrd.jobs.queries import (
+    COUNT_IN_STATE_SQL,
     DONE_SINCE_SQL,
     FIND_DONE_BY_SHA256_SQL,
     JOB_BY_ID_SQL,
@@ -149,16 +150,18 @@ class JobLog(JobDatabase):
         sha256: str | None = None,
         *,
         job_id: str | None = None,
+        submitted_by: str | None = None,
     ) -> JobRow:
-        """A new `queued` row. Pass `job_id` when the claim already used it (`.ocrd/work/<job_id>/`)."""
+        """A new `queued` row. Pass `job_id` when the claim already used it (`.ocrd/work/<job_id>/`);
+        `submitted_by` names the API token of an upload."""
         now = self._clock()
         job_id = job_id or new_job_id(now.timestamp())
         with self._write():
             try:
                 self._db.execute(
                     "INSERT INTO jobs (id, inbox, rel_path, sha256, size_bytes, state, attempts,"
-                    " created_at, work_path) VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?)",
-                    [job_id, inbox, rel_path, sha256, int(size_bytes), format_utc(now), str(work_path)],
+                    " created_at, work_path, submitted_by) VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)",
+                    [job_id, inbox, rel_path, sha256, int(size_bytes), format_utc(now), str(work_path), submitted_by],
                 )
             except sqlite3.IntegrityError as exc:
                 if self._fetch(JOB_BY_ID_SQL, [job_id]):
@@ -334,10 +337,18 @@ class JobLog(JobDatabase):
         inbox: str | None = None,
         since: datetime | str | None = None,
         limit: int | None = 50,
+        *,
+        before: str | None = None,
+        submitted_by: str | None = None,
     ) -> list[JobRow]:
-        """Rows newest first; `since` compares created_at; limit None means all."""
-        sql, params = list_jobs_query(state, inbox, since, limit)
+        """Rows newest first; `since` compares created_at; limit None means all; `before` (a job id)
+        continues a listing after that job; `submitted_by` keeps one API token's uploads."""
+        sql, params = list_jobs_query(state, inbox, since, limit, before=before, submitted_by=submitted_by)
         return self._fetch(sql, params)
+
+    def count_in_state(self, state: JobState | str) -> int:
+        """How many rows are in `state` (an index range, cheap at any table size)."""
+        return int(self._db.execute(COUNT_IN_STATE_SQL, [str(JobState(state))]).fetchone()[0])
 
     def status(self, now: datetime | None = None) -> dict[str, Any]:
         """Counts per state (every state present, zeros included), total, done in the last hour,

@@ -28,10 +28,21 @@ def list_jobs_query(
     inbox: str | None = None,
     since: datetime | str | None = None,
     limit: int | None = 50,
+    *,
+    before: str | None = None,
+    submitted_by: str | None = None,
 ) -> tuple[str, list[Any]]:
     """The SQL and parameters behind JobLog.list_jobs (public so tests and benches can EXPLAIN it)."""
     where: list[str] = []
     params: list[Any] = []
+    if submitted_by is not None:
+        where.append("submitted_by = ?")
+        params.append(submitted_by)
+    if before is not None:
+        # Keyset paging: strictly older than the given job in the listing's own order; an unknown id
+        # compares with NULL and so matches nothing.
+        where.append("(created_at, rowid) < (SELECT created_at, rowid FROM jobs WHERE id = ?)")
+        params.append(before)
     if state is not None:
         where.append("state = ?")
         params.append(str(JobState(state)))
@@ -64,5 +75,6 @@ NEXT_QUEUED_SQL = (
 # (seconds at a million rows); the sha256 index finds the few matches and sorting them is free.
 FIND_DONE_BY_SHA256_SQL = SELECT_JOBS + " WHERE sha256 = ? AND +state = 'done' ORDER BY created_at, rowid LIMIT 1"
 STATUS_COUNTS_SQL = "SELECT state, count(*) AS n FROM jobs GROUP BY state"
+COUNT_IN_STATE_SQL = "SELECT count(*) FROM jobs WHERE state = ?"
 DONE_SINCE_SQL = "SELECT count(*) FROM jobs WHERE state = 'done' AND finished_at >= ?"
 OLDEST_QUEUED_SQL = "SELECT min(created_at) FROM jobs WHERE state = 'queued'"

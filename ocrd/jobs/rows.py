@@ -121,6 +121,7 @@ class JobRow:
     stem: str | None
     duplicate_of: str | None
     not_before: str | None
+    submitted_by: str | None = None  # the API token's name for an upload; None for a dropped file
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready mapping (for `ocrd jobs --json`)."""

@@ -63,6 +63,15 @@ def _migrate_v1(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX jobs_duplicate_of ON jobs (duplicate_of) WHERE duplicate_of IS NOT NULL")
 
 
+def _migrate_v2(db: sqlite_utils.Database) -> None:
+    # Who posted the file over the HTTP API (the token's name; NULL for files dropped into an inbox):
+    # an `upload` token reads only its own jobs, newest first.
+    db.execute("ALTER TABLE jobs ADD COLUMN submitted_by TEXT")
+    db.execute(
+        "CREATE INDEX jobs_submitted_by_created_at ON jobs (submitted_by, created_at) WHERE submitted_by IS NOT NULL"
+    )
+
+
 # Ordered: MIGRATIONS[n - 1] takes the schema from version n - 1 to n. Append, never edit a shipped one.
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migrate_v1,)
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migrate_v1, _migrate_v2)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -11,11 +11,13 @@ from ocrd.engine.models import file_sha256
 from ocrd.errors import UnavailableError
 from ocrd.inbox.files import claim, claimed_rel_path, escaped_name, scan_inbox
 from ocrd.inbox.stability import StabilityTracker
+from ocrd.inbox.uploads import claim_upload
 from ocrd.inbox.watch import InboxWatcher
 from ocrd.jobs.ids import new_job_id
 from ocrd.jobs.log import JobLog
 from ocrd.jobs.rows import JobLogBusy, JobLogError
 from ocrd.logs import get_logger
+from ocrd.service.handoff import UploadRequest
 from ocrd.service.stats import DaemonStats
 
 log = get_logger("ocrd.daemon")
@@ -30,7 +32,8 @@ class Admission:
         self._events: queue.SimpleQueue[tuple[str, Path]] = queue.SimpleQueue()
         self._trackers: dict[str, StabilityTracker] = {}
         # Claimed files whose row could not be written yet (job log locked): recorded before any new claim.
-        self._unrecorded: list[tuple[InboxConfig, str, Path, int, str | None, str]] = []
+        # The last item names the API token of an upload (None for a dropped file).
+        self._unrecorded: list[tuple[InboxConfig, str, Path, int, str | None, str, str | None]] = []
         self._busy_reported = False  # one error per locked-job-log episode, not one per turn
         self._scan_failing: set[str] = set()  # inboxes whose rescan fails (unmounted, removed): error once
         self.next_rescan_s = 0.0
@@ -55,6 +58,10 @@ class Admission:
     def _on_event(self, inbox_name: str, path: Path) -> None:
         # Runs on a watchdog thread: enqueue only, never raise.
         self._events.put((inbox_name, path))
+
+    def wake(self) -> None:
+        """End the loop's wait for events now (an upload is waiting); safe from any thread."""
+        self._events.put(("", Path()))  # no inbox has an empty name: drain_events skips it
 
     def rescan(self) -> None:
         recovered = False
@@ -121,9 +128,10 @@ class Admission:
     def record_unrecorded(self, joblog: JobLog) -> bool:
         """Write the rows of files claimed while the job log was locked; True when none is left."""
         while self._unrecorded:
-            inbox, rel_path, work_path, size, sha256, job_id = self._unrecorded[0]
+            inbox, rel_path, work_path, size, sha256, job_id, submitted_by = self._unrecorded[0]
             try:
-                row = joblog.add_queued(inbox.name, rel_path, work_path, size, sha256, job_id=job_id)
+                row = joblog.add_queued(inbox.name, rel_path, work_path, size, sha256, job_id=job_id,
+                                        submitted_by=submitted_by)  # fmt: skip
             except JobLogBusy as exc:
                 if not self._busy_reported:
                     log.error("job_log_busy", job_id=job_id, rel_path=rel_path, error=str(exc),
@@ -142,7 +150,8 @@ class Admission:
                 self._busy_reported = False
             self._unrecorded.pop(0)
             self.stats.admitted += 1
-            log.info("job_queued", job_id=row.id, inbox=inbox.name, rel_path=rel_path, size_bytes=size)
+            log.info("job_queued", job_id=row.id, inbox=inbox.name, rel_path=rel_path, size_bytes=size,
+                     **({"submitted_by": submitted_by} if submitted_by else {}))  # fmt: skip
         return True
 
     def admit(self, joblog: JobLog, inbox: InboxConfig, path: Path) -> bool:
@@ -169,5 +178,18 @@ class Admission:
             log.warning("job_hash_failed", inbox=inbox.name, rel_path=rel_path, error=str(exc))
             size, sha256 = work_path.lstat().st_size, None
         # The file is claimed: from here it must get its row, or it would sit in work until the next start.
-        self._unrecorded.append((inbox, rel_path, work_path, size, sha256, job_id))
+        self._unrecorded.append((inbox, rel_path, work_path, size, sha256, job_id, None))
         return self.record_unrecorded(joblog)
+
+    def admit_upload(self, joblog: JobLog, inbox: InboxConfig, upload: UploadRequest) -> str:
+        """Claim a complete upload like a settled file and write its row; returns the job id.
+
+        Once claimed it gets its row (now, or after a locked job log frees, before any new claim), so
+        the id can be answered at once. Size and sha256 were counted as the bytes arrived.
+        """
+        job_id = new_job_id()
+        work_path = claim_upload(inbox.path, upload.staged_path, job_id, upload.name)
+        self._unrecorded.append((inbox, upload.name, work_path, upload.size_bytes, upload.sha256, job_id,
+                                 upload.submitted_by))  # fmt: skip
+        self.record_unrecorded(joblog)
+        return job_id

@@ -8,6 +8,7 @@ a person can act on; its kind picks the exit code (config 78, unavailable 69).
 from __future__ import annotations
 
 import os
+import socket
 import stat
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -71,8 +72,26 @@ def run_checks(cfg: Config, config_path: Path | None, *, report: CheckReport | N
         problems += _check_config_file(Path(config_path))
     problems += _check_nesting(cfg)
     problems += _check_directories(cfg, report)
+    problems += _check_http(cfg)
     problems += _check_models(cfg, report)
     return problems
+
+
+def _check_http(cfg: Config) -> list[Problem]:
+    """The listener `ocrd run` will open: the address must be bindable now (ExecStartPre runs before it)."""
+    if not cfg.http.enabled:
+        return []
+    host, port = cfg.http.address()
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+            probe.bind((host, port))
+    except OSError as exc:
+        return [Problem(ProblemKind.UNAVAILABLE,
+                        f"http.listen {cfg.http.listen}: cannot listen there: {exc.strerror or exc} "
+                        "(another program, or a running ocrd, holds the port; or the address is not this host's)")]  # fmt: skip
+    return []
 
 
 # --------------------------------------------------------------------------- config file

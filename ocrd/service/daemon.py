@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from ocrd import __version__
 from ocrd.config.schema import Config, pool_shape
@@ -22,13 +22,17 @@ from ocrd.cpus import available_cpus
 from ocrd.errors import UnavailableError
 from ocrd.intake.decode import decoder_env
 from ocrd.jobs.log import JobLog
-from ocrd.service.health import HealthServer, HealthSnapshot
+from ocrd.inbox.uploads import discard_staging_file
+from ocrd.jobs.rows import JobLogBusy
+from ocrd.service.handoff import Handoff, Refusal, RequeueRequest, UploadRequest
+from ocrd.service.health import HealthSnapshot
 from ocrd.logs import get_logger, reopen_log_files
 from ocrd.engine.int8.cache import prepare_model_set
 from ocrd.service.admission import Admission
 from ocrd.service.dispatch import RETRY_MAX_S, Dispatcher
 from ocrd.service.outbox import remove_leftovers
 from ocrd.service.recovery import recover
+from ocrd.service.requeue import requeue_row
 from ocrd.service.sdnotify import Notifier
 from ocrd.service.stats import DaemonStats
 from ocrd.service.workers import WorkerPool
@@ -42,18 +46,32 @@ _WATCHDOG_EVERY_S = 1.0  # far below any sensible WatchdogSec/2, far above the l
 _PROGRESS_SLACK_S = 60.0  # beyond job_timeout_s, how long without a finished job before WATCHDOG pings stop
 
 
+class Frontend(Protocol):
+    """What serves the daemon over the network (`ocrd.http.server.HttpFrontend`, wired in by the CLI).
+
+    `bind()` early in `start()` (a taken port fails the start before models load), `start(daemon)` once
+    the loop can take requests (it reads `health_snapshot()` and submits to `handoff`), `stop()` at shutdown.
+    """
+
+    def bind(self) -> None: ...
+    def start(self, daemon: Daemon) -> None: ...
+    def stop(self) -> None: ...
+
+
 class Daemon:
     """One ocrd daemon: `start()`, then `step()` until `stopping`, then `shutdown()`."""
 
-    def __init__(self, cfg: Config, *, notifier: Notifier | None = None):
+    def __init__(self, cfg: Config, *, notifier: Notifier | None = None, frontend: Frontend | None = None):
         self.cfg = cfg
         self.notifier = notifier or Notifier()
         self.stats = DaemonStats()
         self.stopping = False
         self._admission = Admission(cfg, self.stats)
+        # Uploads and requeues from HTTP threads, carried out by the loop (the job log's only writer).
+        self.handoff = Handoff(wake=self._admission.wake)
         self._pool: WorkerPool | None = None
         self.joblog: JobLog | None = None
-        self._http: HealthServer | None = None
+        self._http = frontend
         self._jobs_by_state: dict[str, int] = {}
         self._next_count_s = 0.0
         self._last_tick_s = time.monotonic()
@@ -77,6 +95,8 @@ class Daemon:
     def start(self) -> None:
         """Check everything, recover from a previous run, start workers and watchers, then say READY."""
         self._prepare_directories()
+        if self._http is not None:
+            self._http.bind()  # a taken port is a clear error now, not after the models have loaded
         models = prepare_model_set(self.cfg, waiting=self._waiting_for_models)
         self.joblog = JobLog.for_config(self.cfg)
         self._recover()
@@ -86,8 +106,8 @@ class Daemon:
         # READY means the models load in a worker: fail here, not on the first file.
         self._pool.wait_ready(timeout_s=max(60.0, self.cfg.workers.job_timeout_s))
         self._admission.start()
-        if self.cfg.http.enabled:
-            self._http = HealthServer(self.cfg.http.listen, self.health_snapshot).start()
+        if self._http is not None:
+            self._http.start(self)
         log.info(
             "daemon_started", version=__version__, workers=self.workers, threads=self.threads,
             recognizer=models.precision,
@@ -141,6 +161,9 @@ class Daemon:
             self._admission.rescan()
         if not self.stopping:
             self._admission.admit_ready(self.joblog)
+            self._serve_handoff()
+        else:
+            self._refuse_handoff()
         self._dispatch.collect_finished(self.joblog, self._pool)
         if not self.stopping:
             self._dispatch.submit_queued(self.joblog, self._pool)
@@ -156,6 +179,54 @@ class Daemon:
         if progressing and now >= self._next_watchdog_s:
             self.notifier.watchdog()
             self._next_watchdog_s = now + _WATCHDOG_EVERY_S
+
+    def _serve_handoff(self) -> None:
+        """Carry out what HTTP threads handed over: claim uploads, requeue jobs; answer every ticket taken."""
+        for ticket in self.handoff.take_all():
+            request = ticket.request
+            if not ticket.take():  # its requester gave up waiting: it must not become a job
+                if isinstance(request, UploadRequest):
+                    discard_staging_file(request.staged_path)
+                continue
+            try:
+                ticket.answer(self._carry_out(request))
+            except BaseException:
+                ticket.answer(Refusal("internal_error", "the daemon failed to take this request; see its log"))
+                raise
+
+    def _carry_out(self, request: UploadRequest | RequeueRequest) -> object:
+        assert self.joblog is not None
+        if isinstance(request, RequeueRequest):
+            row = self.joblog.get(request.job_id)
+            if row is None:
+                return Refusal("job_not_found", f"no job with id {request.job_id}")
+            try:
+                problem = requeue_row(self.cfg, self.joblog, row)
+            except JobLogBusy as exc:
+                return Refusal("job_log_busy", str(exc))
+            if problem is not None:
+                return Refusal("not_requeueable", f"job {row.id} {problem}")
+            log.info("job_requeued", job_id=row.id, via="http")
+            return self.joblog.get(row.id)
+        inbox = next((i for i in self.cfg.inboxes if i.name == request.inbox), None)
+        try:
+            if inbox is None:
+                raise ValueError(f"no inbox named {request.inbox!r}")
+            return self._admission.admit_upload(self.joblog, inbox, request)
+        except (OSError, ValueError) as exc:
+            discard_staging_file(request.staged_path)
+            log.error("upload_claim_failed", inbox=request.inbox, name=request.name, error=str(exc))
+            return Refusal("upload_failed", f"the upload could not be placed in the inbox: {exc}")
+
+    def _refuse_handoff(self) -> None:
+        refusal = Refusal("stopping", "the daemon is stopping; try again when it is back")
+        for ticket in self.handoff.close(refusal):
+            if ticket.take():
+                if isinstance(ticket.request, UploadRequest):
+                    discard_staging_file(ticket.request.staged_path)
+                ticket.answer(refusal)
+            elif isinstance(ticket.request, UploadRequest):
+                discard_staging_file(ticket.request.staged_path)
 
     def run_forever(self) -> None:
         next_status_s = 0.0
@@ -178,6 +249,7 @@ class Daemon:
     def shutdown(self, grace_s: float) -> None:
         """Stop admitting; let in-flight jobs finish within grace_s; the rest are recovered on the next start."""
         self.notifier.stopping()
+        self._refuse_handoff()
         log.info("daemon_stopping", in_flight=len(self._dispatch.in_flight), grace_s=grace_s)
         deadline = time.monotonic() + grace_s
         while self._dispatch.in_flight and time.monotonic() < deadline:
@@ -202,9 +274,9 @@ class Daemon:
         log.info("daemon_stopped", done=self.stats.done, quarantined=self.stats.quarantined)
 
 
-def run_daemon(cfg: Config, *, grace_s: float | None = None) -> int:
+def run_daemon(cfg: Config, *, grace_s: float | None = None, frontend: Frontend | None = None) -> int:
     """`ocrd run`: start, loop until SIGTERM/SIGINT, shut down; a second signal exits at once."""
-    daemon = Daemon(cfg)
+    daemon = Daemon(cfg, frontend=frontend)
     signals_seen = 0
 
     def on_signal(signum: int, _frame: Any) -> None:

@@ -1,30 +1,22 @@
-"""Health and metrics over HTTP: `/healthz` and Prometheus `/metrics`, served from a daemon thread;
-reads daemon state only through a snapshot callable and never touches the job log or the pool.
+"""Health and metrics: what `/healthz` and Prometheus `/metrics` say, from a snapshot of daemon state;
+never touches the job log or the pool. The HTTP server (`ocrd.http.server`) serves them.
 
-The only importer of prometheus_client. Off by default (`http.enabled`), on
-loopback by default when on (`http.listen`). No import-time side effects: the
-collector registry is per server, not the library's global one.
+The only importer of prometheus_client. No import-time side effects: the
+collector registry is per exporter, not the library's global one.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from ocrd import __version__
-from ocrd.errors import UnavailableError
-from ocrd.logs import get_logger
-
-log = get_logger("ocrd.health")
 
 # Upper bounds of the job duration buckets, seconds (+Inf is implied): a page takes about
 # a second; multi-page PDFs run to minutes; job_timeout_s defaults to 300.
@@ -149,137 +141,35 @@ class SnapshotCollector:
         )  # fmt: skip
 
 
-def parse_listen(listen: str) -> tuple[str, int]:
-    """'127.0.0.1:9478' or '[::1]:9478' -> (host, port)."""
-    host, _, port = listen.rpartition(":")
-    return host.strip("[]"), int(port)
+def healthz_document(snapshot: Callable[[], HealthSnapshot], max_tick_age_s: float = DEFAULT_MAX_TICK_AGE_S) -> tuple[int, dict[str, Any]]:
+    """The /healthz answer: (200 or 503, JSON body). A failing snapshot is an unhealthy daemon, not an error."""
+    try:
+        snap = snapshot()
+    except Exception as exc:  # noqa: BLE001 - a broken snapshot is an unhealthy daemon, not a dead server
+        return 503, {"status": "unavailable", "reasons": [f"snapshot failed: {type(exc).__name__}: {exc}"]}
+    reasons = health_verdict(snap, max_tick_age_s)
+    body: dict[str, Any] = {
+        "status": "unavailable" if reasons else "ok",
+        "loop_last_tick_age_s": round(snap.loop_last_tick_age_s, 3),
+        "workers": snap.workers,
+        "workers_alive": snap.workers_alive,
+        "in_flight": snap.in_flight,
+        "queue_depth": snap.queue_depth,
+    }
+    if reasons:
+        body["reasons"] = reasons
+    return (503 if reasons else 200), body
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    timeout = 10  # a client that stops sending cannot hold a thread for ever
-    protocol_version = "HTTP/1.1"
+class MetricsExporter:
+    """The /metrics payload from a snapshot callable; the collector registry is this object's, not the global one."""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        path = self.path.split("?", 1)[0]
-        if path == "/healthz":
-            self._healthz()
-        elif path == "/metrics":
-            self._metrics()
-        else:
-            self._send(404, "text/plain; charset=utf-8", b"not found: try /healthz or /metrics\n")
+    content_type = CONTENT_TYPE_LATEST
 
-    def _healthz(self) -> None:
-        try:
-            snap = self.server.snapshot()
-        except Exception as exc:  # noqa: BLE001 - a broken snapshot is an unhealthy daemon, not a dead server
-            body = {"status": "unavailable", "reasons": [f"snapshot failed: {type(exc).__name__}: {exc}"]}
-            self._send(503, "application/json", json.dumps(body).encode() + b"\n")
-            return
-        reasons = health_verdict(snap, self.server.max_tick_age_s)
-        body = {
-            "status": "unavailable" if reasons else "ok",
-            "loop_last_tick_age_s": round(snap.loop_last_tick_age_s, 3),
-            "workers": snap.workers,
-            "workers_alive": snap.workers_alive,
-            "in_flight": snap.in_flight,
-            "queue_depth": snap.queue_depth,
-        }
-        if reasons:
-            body["reasons"] = reasons
-        self._send(503 if reasons else 200, "application/json", json.dumps(body).encode() + b"\n")
-
-    def _metrics(self) -> None:
-        try:
-            payload = generate_latest(self.server.registry)
-        except Exception as exc:  # noqa: BLE001 - report on the scrape, keep serving
-            log.error("metrics_failed", error=f"{type(exc).__name__}: {exc}")
-            self._send(500, "text/plain; charset=utf-8", f"metrics failed: {exc}\n".encode())
-            return
-        self._send(200, CONTENT_TYPE_LATEST, payload)
-
-    def _send(self, code: int, content_type: str, body: bytes) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    do_HEAD = do_GET  # noqa: N815
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
-        log.debug("http_request", client=self.client_address[0], request=format % args)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], family: socket.AddressFamily, **state: Any):
-        self.address_family = family
-        for key, value in state.items():
-            setattr(self, key, value)
-        super().__init__(address, _Handler)
-
-
-class HealthServer:
-    """`start()` binds and serves on a daemon thread; `stop()` shuts it down. Port 0 picks a free port."""
-
-    def __init__(
-        self,
-        listen: str,
-        snapshot: Callable[[], HealthSnapshot],
-        *,
-        max_tick_age_s: float = DEFAULT_MAX_TICK_AGE_S,
-    ):
-        self.listen = listen
-        self.snapshot = snapshot
-        self.max_tick_age_s = max_tick_age_s
+    def __init__(self, snapshot: Callable[[], HealthSnapshot]):
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(SnapshotCollector(snapshot))
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
-    @property
-    def address(self) -> tuple[str, int]:
-        """The bound (host, port); the real port when `listen` asked for port 0."""
-        if self._server is None:
-            raise RuntimeError("HealthServer is not started")
-        host, port = self._server.server_address[:2]
-        return str(host), int(port)
-
-    @property
-    def url(self) -> str:
-        host, port = self.address
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-    def start(self) -> HealthServer:
-        host, port = parse_listen(self.listen)
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        try:
-            self._server = _Server(
-                (host, port), family, snapshot=self.snapshot, registry=self.registry, max_tick_age_s=self.max_tick_age_s
-            )
-        except OSError as exc:
-            raise UnavailableError(f"cannot listen on {self.listen} for http: {exc.strerror or exc}") from None
-        self._thread = threading.Thread(target=self._server.serve_forever, name="ocrd-http", daemon=True)
-        self._thread.start()
-        log.info("http_listening", url=self.url)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> HealthServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def render(self) -> bytes:
+        """Prometheus text exposition; raises what the snapshot raises (the server answers 500)."""
+        return generate_latest(self.registry)

@@ -7,6 +7,7 @@ from pathlib import Path
 from ocrd.config.schema import Config, InboxConfig
 from ocrd.errors import Reason
 from ocrd.inbox.files import claimed_rel_path, text_named_claim, work_dir_entries
+from ocrd.inbox.uploads import clean_upload_area
 from ocrd.jobs.log import JobLog
 from ocrd.jobs.rows import JobLogError, JobState
 from ocrd.logs import get_logger
@@ -29,6 +30,9 @@ def recover(joblog: JobLog, cfg: Config, stats: DaemonStats) -> None:
             quarantine(joblog, cfg, stats, row, Reason.INTERRUPTED, "the daemon stopped while this file was processed, "
                        f"{row.attempts} times; it may crash the reader")  # fmt: skip
     for inbox in cfg.inboxes:
+        # Uploads a crash cut short never became jobs: no HTTP request runs yet, so every staging file is one.
+        if removed := clean_upload_area(inbox.path):
+            log.warning("uploads_discarded", inbox=inbox.name, count=removed, note="interrupted mid-upload")
         for job_id, work_path in work_dir_entries(inbox.path):
             try:
                 _recover_claim(joblog, cfg, inbox, job_id, work_path)

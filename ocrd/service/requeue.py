@@ -47,20 +47,29 @@ def requeue_jobs(cfg: Config, job_ids: list[str], state: str | None) -> tuple[in
         # pass would find it queued already and fail after the first had moved its file.
         rows = list({row.id: row for row in rows}.values())
         for row in rows:
-            if row.state not in (JobState.FAILED, JobState.QUARANTINED):
-                problems.append(f"{row.id}: is {row.state}, only failed or quarantined jobs can be requeued")
-                continue
-            work_path = Path(row.work_path)
-            if not work_path.exists():
-                source = _find_quarantined_file(cfg, row)
-                if source is None or not source.exists():
-                    problems.append(f"{row.id}: its file is neither in {work_path.parent} nor in quarantine")
-                    continue
-                placed = release(source, work_path)
-                if placed != work_path:
-                    problems.append(f"{row.id}: {work_path} was taken; the file is at {placed}")
-                    continue
-                source.with_name(source.name + ".reason.json").unlink(missing_ok=True)
-            joblog.requeue(row.id)
-            moved += 1
+            problem = requeue_row(cfg, joblog, row)
+            if problem is None:
+                moved += 1
+            else:
+                problems.append(f"{row.id}: {problem}")
     return moved, problems
+
+
+def requeue_row(cfg: Config, joblog: JobLog, row: JobRow) -> str | None:
+    """Requeue one failed or quarantined job, its file back in work first; the problem in words, or None.
+
+    Also what the daemon's main loop runs for `POST /api/v1/jobs/{id}/requeue` on its own job log.
+    """
+    if row.state not in (JobState.FAILED, JobState.QUARANTINED):
+        return f"is {row.state}, only failed or quarantined jobs can be requeued"
+    work_path = Path(row.work_path)
+    if not work_path.exists():
+        source = _find_quarantined_file(cfg, row)
+        if source is None or not source.exists():
+            return f"its file is neither in {work_path.parent} nor in quarantine"
+        placed = release(source, work_path)
+        if placed != work_path:
+            return f"{work_path} was taken; the file is at {placed}"
+        source.with_name(source.name + ".reason.json").unlink(missing_ok=True)
+    joblog.requeue(row.id)
+    return None

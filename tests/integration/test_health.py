@@ -1,4 +1,4 @@
-"""/healthz and /metrics scraped over real HTTP from a HealthServer on 127.0.0.1, port 0."""
+"""/healthz and /metrics scraped over real HTTP from the daemon's HTTP server (HttpFrontend) on 127.0.0.1, port 0."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from ocrd.config.load import config_from_mapping
 from ocrd.errors import UnavailableError
-from ocrd.service.health import DurationHistogram, HealthServer, HealthSnapshot
+from ocrd.http.server import HttpFrontend
+from ocrd.service.handoff import Handoff
+from ocrd.service.health import DurationHistogram, HealthSnapshot
 
 
 class State:
@@ -22,6 +25,10 @@ class State:
         self.tick_age_s = 0.2
         self.workers_alive = True
         self.stopping = False
+        self.handoff = Handoff()
+
+    def health_snapshot(self) -> HealthSnapshot:
+        return self.snapshot()
 
     def snapshot(self) -> HealthSnapshot:
         return HealthSnapshot(
@@ -37,10 +44,25 @@ def state():
     return State()
 
 
+class Broken(State):
+    def snapshot(self) -> HealthSnapshot:
+        raise RuntimeError("joblog gone")
+
+
 @pytest.fixture
-def server(state):
-    with HealthServer("127.0.0.1:0", state.snapshot, max_tick_age_s=30) as srv:
-        yield srv
+def cfg(tmp_path):
+    return config_from_mapping({"inboxes": [{"name": "scans", "path": "in"}], "state_dir": "state"}, tmp_path)
+
+
+def serve(cfg, daemon, listen="127.0.0.1:0") -> HttpFrontend:
+    return HttpFrontend(cfg, listen=listen, max_tick_age_s=30).start(daemon)
+
+
+@pytest.fixture
+def server(state, cfg):
+    srv = serve(cfg, state)
+    yield srv
+    srv.stop()
 
 
 def get(url: str) -> tuple[int, str, str]:
@@ -81,15 +103,15 @@ def test_healthz_is_503_when_workers_are_down_or_stopping(server, state):
     assert code == 503 and json.loads(body)["reasons"] == ["stopping", "worker pool is down"]
 
 
-def test_healthz_is_503_when_the_snapshot_itself_fails():
-    def broken() -> HealthSnapshot:
-        raise RuntimeError("joblog gone")
-
-    with HealthServer("127.0.0.1:0", broken) as srv:
+def test_healthz_is_503_when_the_snapshot_itself_fails(cfg):
+    srv = serve(cfg, Broken())
+    try:
         code, _, body = get(srv.url + "/healthz")
         assert code == 503 and json.loads(body)["reasons"] == ["snapshot failed: RuntimeError: joblog gone"]
         assert get(srv.url + "/metrics")[0] == 500  # reported, and the server keeps serving
         assert get(srv.url + "/nothing")[0] == 404
+    finally:
+        srv.stop()
 
 
 def test_metrics_are_prometheus_text_with_every_figure(server, state):
@@ -130,14 +152,14 @@ def test_histogram_buckets_are_cumulative_and_end_in_inf():
     assert snap.cumulative == (2, 3, 5) and snap.count == 5
 
 
-def test_port_in_use_is_unavailable(server):
+def test_port_in_use_is_unavailable(server, cfg):
     host, port = server.address
     with pytest.raises(UnavailableError, match=f"cannot listen on 127.0.0.1:{port}"):
-        HealthServer(f"127.0.0.1:{port}", State().snapshot).start()
+        HttpFrontend(cfg, listen=f"127.0.0.1:{port}").bind()
 
 
-def test_stop_closes_the_port(state):
-    srv = HealthServer("127.0.0.1:0", state.snapshot).start()
+def test_stop_closes_the_port(state, cfg):
+    srv = serve(cfg, state)
     url = srv.url
     srv.stop()
     with pytest.raises(urllib.error.URLError):

@@ -89,11 +89,11 @@ def raw(db_path: Path) -> sqlite3.Connection:
 # --------------------------------------------------------------------------- schema and connection
 
 
-def test_empty_file_migrates_to_version_1_with_the_design_columns(log, db_path):
-    assert SCHEMA_VERSION == 1
-    assert log.schema_version == 1
+def test_empty_file_migrates_to_the_current_version_with_the_design_columns(log, db_path):
+    assert SCHEMA_VERSION == 2  # v2: submitted_by (the API token of an upload)
+    assert log.schema_version == 2
     with raw(db_path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
         cols = [r[1] for r in conn.execute("PRAGMA table_info(jobs)")]
         indexes = {r[1]: [c[2] for c in conn.execute(f"PRAGMA index_info({r[1]})")]
                    for r in conn.execute("PRAGMA index_list(jobs)")}  # fmt: skip
@@ -102,13 +102,30 @@ def test_empty_file_migrates_to_version_1_with_the_design_columns(log, db_path):
     assert indexes["jobs_state_created_at"] == ["state", "created_at"]
     assert indexes["jobs_sha256"] == ["sha256"]
     assert indexes["jobs_inbox_rel_path"] == ["inbox", "rel_path"]
+    assert indexes["jobs_submitted_by_created_at"] == ["submitted_by", "created_at"]
 
+
+def test_a_version_1_log_migrates_to_2_and_keeps_its_rows(db_path, clock):
+    from ocrd.jobs.schema import MIGRATIONS
+
+    with raw(db_path) as conn:  # a job log as the first release wrote it
+        import sqlite_utils
+
+        MIGRATIONS[0](sqlite_utils.Database(conn))
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute("INSERT INTO jobs (id, inbox, rel_path, size_bytes, state, created_at, work_path)"
+                     " VALUES ('j1', 'scans', 'a.jpg', 3, 'queued', '2026-01-01T00:00:00.000Z', '/w/a.jpg')")  # fmt: skip
+    with JobLog(db_path, clock=clock) as log:
+        assert log.schema_version == 2
+        assert log.get("j1").submitted_by is None
+        mine = log.add_queued("scans", "b.jpg", "/w/b.jpg", 5, submitted_by="scanner")
+        assert [r.id for r in log.list_jobs(submitted_by="scanner")] == [mine.id]
 
 def test_reopening_is_idempotent_and_keeps_rows(db_path, clock):
     with JobLog(db_path, clock=clock) as first:
         job = add(first)
     with JobLog(db_path, clock=clock) as second:
-        assert second.schema_version == 1
+        assert second.schema_version == SCHEMA_VERSION
         assert second.get(job.id) == job
     with raw(db_path) as conn:
         assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'jobs'").fetchone()[0] == 1
