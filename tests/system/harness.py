@@ -32,6 +32,8 @@ START_TIMEOUT_S = 120.0  # models load in every worker; the machine is shared wi
 STOP_TIMEOUT_S = 60.0
 TERMINAL_STATES = frozenset({"done", "failed", "quarantined", "duplicate"})
 SETTLE_S = 0.4
+# What the default config writes per page file, in the order outputs.output_paths names them.
+DEFAULT_OUTPUT_SUFFIXES = (".json", ".txt", ".vis.jpg", ".pdf")
 
 
 def base_config() -> dict[str, Any]:

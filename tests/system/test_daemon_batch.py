@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from tests.system.harness import (
+    DEFAULT_OUTPUT_SUFFIXES,
     SETTLE_S,
     DaemonHarness,
     all_terminal,
@@ -127,7 +128,7 @@ def test_batch_end_to_end(batch):
         assert row["state"] == "done", row
         assert row["attempts"] == 1 and row["reason"] is None and row["lines"] >= 1, row
         out_stem = harness.outbox / drop.inbox / drop.stem_rel
-        outputs = [out_stem.with_name(out_stem.name + ext) for ext in (".json", ".txt", ".vis.jpg", ".pdf")]
+        outputs = [out_stem.with_name(out_stem.name + ext) for ext in DEFAULT_OUTPUT_SUFFIXES]
         for path in outputs:
             assert path.is_file() and path.stat().st_size > 0, f"missing {path}"
         assert sorted(json.loads(row["outputs"])) == sorted(str(p) for p in outputs)
@@ -142,7 +143,7 @@ def test_batch_end_to_end(batch):
         assert not (harness.inbox(drop.inbox) / drop.rel_path).exists()
 
     expected_outputs = {
-        str(harness.outbox / d.inbox / d.stem_rel) + ext for d in good for ext in (".json", ".txt", ".vis.jpg", ".pdf")
+        str(harness.outbox / d.inbox / d.stem_rel) + ext for d in good for ext in DEFAULT_OUTPUT_SUFFIXES
     }
     assert {str(p) for p in files_under(harness.outbox)} == expected_outputs, "unexpected files in the outbox"
     assert len(files_under(harness.archive)) == N

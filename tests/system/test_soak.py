@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from tests.system.harness import DaemonHarness, files_under, temp_like_files
+from tests.system.harness import DEFAULT_OUTPUT_SUFFIXES, DaemonHarness, files_under, temp_like_files
 from tests.system.soak import run_soak
 
 JOBS = int(os.environ.get("OCRD_SOAK_JOBS", "300"))
@@ -24,7 +24,7 @@ def test_soak_keeps_memory_descriptors_threads_and_wal_flat(ocrd_daemon: DaemonH
     print(f"\nsoak: {figures}")
 
     assert report.states == {"done": JOBS}, report.states
-    assert len(files_under(harness.outbox)) == 3 * JOBS
+    assert len(files_under(harness.outbox)) == len(DEFAULT_OUTPUT_SUFFIXES) * JOBS
     assert temp_like_files(harness.outbox) == []
     assert len(report.after_warmup()) >= 5, "too few samples after the warm-up to judge a trend"
     # Memory within 50 MB of the warm-up; descriptors and threads: what the loop, the observers and the
