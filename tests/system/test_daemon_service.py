@@ -97,11 +97,12 @@ def test_sd_notify_from_a_running_daemon(ocrd_daemon: DaemonHarness, tmp_path: P
 
 
 def _get(url: str) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers (names lower-cased: HTTP names are case-insensitive) and body."""
     try:
         with urllib.request.urlopen(url, timeout=10) as resp:
-            return resp.status, dict(resp.headers), resp.read()
+            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
     except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
+        return err.code, {k.lower(): v for k, v in err.headers.items()}, err.read()
 
 
 def _samples(metrics_text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -148,7 +149,7 @@ def test_healthz_and_metrics_scraped_from_a_running_daemon(ocrd_daemon: DaemonHa
         return (samples, headers, text) if done >= 2 and quarantined >= 1 else None
 
     samples, headers, text = wait_until(scrape, 20, "/metrics to count 2 done and 1 quarantined", interval_s=0.5)
-    assert headers["Content-Type"].startswith("text/plain"), headers
+    assert headers["content-type"].startswith("text/plain"), headers
     assert samples[("ocrd_job_duration_seconds_count", ())] >= 2
     assert samples[("ocrd_job_duration_seconds_sum", ())] > 0
     assert samples[("ocrd_job_duration_seconds_bucket", (("le", "+Inf"),))] >= 2
