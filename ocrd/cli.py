@@ -138,6 +138,8 @@ def cmd_process(args: argparse.Namespace) -> int:
             progress.step(job.rel_path)
             if args.verbose:
                 print(f"ok {escaped_name(str(job.path))}: {outcome.pages} page(s), {outcome.lines} line(s), {outcome.total_ms:.0f} ms")
+            if outcome.reason:  # done, but an output was left out on purpose (an encrypted PDF's PDF): say so always
+                print(f"note {escaped_name(str(job.path))}: {outcome.reason}: {outcome.error}", file=sys.stderr)
     progress.finish()
     elapsed_s = time.perf_counter() - t0
     summary = f"{ok} of {len(jobs)} file(s) processed in {elapsed_s:.1f} s -> {cfg.outbox}"

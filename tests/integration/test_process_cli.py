@@ -134,6 +134,35 @@ def test_a_name_that_is_not_utf8_is_read_and_written_as_text(tmp_path):
     assert result["source"]["rel_path"] == "M\ufffdller.png" and result["pages"][0]["text"] == TOP_TEXT
 
 
+def test_an_encrypted_pdf_is_done_without_its_pdf_and_the_command_says_why(tmp_path):
+    import pikepdf
+
+    (tmp_path / "config.yaml").write_text(CONFIG_YAML, encoding="utf-8")
+    image, _ = render_lines([TOP_TEXT], CJK_FONT, size_px=36)
+    ok, png = cv2.imencode(".png", image)
+    assert ok
+    doc = pikepdf.Pdf.open(_png_as_pdf(png.tobytes()))
+    (tmp_path / "in").mkdir()
+    doc.save(tmp_path / "in" / "locked.pdf", encryption=pikepdf.Encryption(owner="owner-secret", user=""))
+    run = run_ocrd("process", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-c", str(tmp_path / "config.yaml"),
+                   cwd=tmp_path)  # fmt: skip
+    assert run.code == 0, run.stderr
+    assert re.search(r"^note .*locked\.pdf: pdf_encrypted: .*encrypted", run.stderr, re.M), run.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["locked.json", "locked.txt", "locked.vis.jpg"]
+
+
+def _png_as_pdf(png: bytes):  # -> io.BytesIO
+    """A one-page PDF showing `png` (through Pillow, which writes image PDFs)."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.open(io.BytesIO(png)).convert("RGB").save(out, "PDF", resolution=100)
+    out.seek(0)
+    return out
+
+
 # ---------------------------------------------------------------- models and config exit codes
 
 
