@@ -1,8 +1,8 @@
 """ocrd vs faster-paddle 1.0.4 (small, tiny) vs RapidOCR 3.10 vs Tesseract 5 on the same folder, in one run, back to back.
 
 Usage:
-    python bench/peers.py --eval EVAL_DIR [--set sroie-dev|funsd-dev] [--limit N] [--out /tmp/ocrd-bench/peers]
-        [--json bench/out/peers.json] [--ocrd-variant NAME=YAML ...] [--skip SYSTEM ...]
+    python bench/peers.py --eval EVAL_DIR [--set sroie-dev|funsd-dev|rendered-300] [--scorer score.py] [--limit N]
+        [--out /tmp/ocrd-bench/peers] [--json bench/out/peers.json] [--ocrd-variant NAME=YAML ...] [--skip SYSTEM ...]
 
 For every system: images/min in steady state (model load excluded) and for the whole command
 (process start to exit), the shared scorer's det F1, e2e F1, CER and word F1, and the peak RSS of
@@ -61,9 +61,9 @@ def image_dir(eval_dir: Path, eval_set: str, limit: int | None, work: Path) -> P
     return sub
 
 
-def score(eval_dir: Path, eval_set: str, pred: Path) -> dict:
+def score(eval_dir: Path, eval_set: str, pred: Path, scorer: Path | None = None) -> dict:
     proc = subprocess.run(
-        [sys.executable, str(eval_dir / "score.py"), str(eval_dir / eval_set / "box"), str(pred)],
+        [sys.executable, str(scorer or eval_dir / "score.py"), str(eval_dir / eval_set / "box"), str(pred)],
         capture_output=True, text=True, check=True,
     )
     return json.loads(proc.stdout)
@@ -189,6 +189,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--eval", required=True, type=Path)
     ap.add_argument("--set", default="sroie-dev", help="the eval folder: sroie-dev (receipts) or funsd-dev (forms)")
+    ap.add_argument("--scorer", type=Path, help="score.py, when the eval folder has none (bench/rendered_pages.py's set)")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("/tmp/ocrd-bench/peers"), help="work folder (outside the repo)")
     ap.add_argument("--json", type=Path, default=Path("bench/out/peers.json"))
@@ -230,7 +231,7 @@ def main() -> None:
         ver = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
         notes.append(f"tesseract version: {' '.join(ver)}")
     for row in rows:
-        row["score"] = score(args.eval, args.set, row["pred"])
+        row["score"] = score(args.eval, args.set, row["pred"], args.scorer)
         row["pred"] = str(row["pred"])
     print(f"\n{args.set} ({n} images)\n")
     print("| system | img/min steady | img/min whole command | det F1 | e2e F1 | CER | word F1 | peak RSS (tree) |")
