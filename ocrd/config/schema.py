@@ -127,6 +127,7 @@ class RecognizeConfig:
     max_width_px: int = key(3200, rules.Int(8, 32768))
     batch_size: int = key(6, rules.Int(1, 256))
     max_stretch: float = key(0.05, rules.Float(0, 1))  # widen crops by up to this to share a batch
+    crop_margin: float = key(0.1, rules.Float(0, 1))  # cut each line crop this share of its height taller above and below
     precision: str = key("int8", rules.Choice("int8", "fp32"))  # int8: a quantized copy built once (ocrd.engine.int8.cache)
     min_confidence: float = key(0.5, rules.Float(0, 1))  # lines below are dropped
     mean: float = key(0.5, rules.Float())

@@ -79,6 +79,26 @@ def reads_vertically(quad: np.ndarray) -> bool:
     return _is_tall(*_crop_size(np.asarray(quad, dtype=np.float32)))
 
 
+def grown_across(quad: np.ndarray, fraction: float) -> np.ndarray:
+    """The ordered quad made taller across its text by `fraction` of the text's height on each side.
+
+    Across means above and below the letters: along the quad's short sides for a line read left
+    to right, along its long sides for a tall quad (whose crop `crop_quad` turns). Its length, and
+    so every place measured as a fraction along it, is unchanged.
+    """
+    q = np.asarray(quad, dtype=np.float32).reshape(4, 2)
+    if fraction <= 0:
+        return q
+    width, height = _crop_size(q)
+    if _is_tall(width, height):  # the text's height runs along the top and bottom edges
+        left, right = q[[0, 3]], q[[1, 2]]
+        step = (right - left) * fraction
+        return np.stack([q[0] - step[0], q[1] + step[0], q[2] + step[1], q[3] - step[1]]).astype(np.float32)
+    top, bottom = q[[0, 1]], q[[3, 2]]
+    step = (bottom - top) * fraction
+    return np.stack([q[0] - step[0], q[1] - step[1], q[2] + step[1], q[3] + step[0]]).astype(np.float32)
+
+
 def crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
     """Perspective-crop an ordered quad to an upright rectangle; tall crops are turned to read left to right.
 

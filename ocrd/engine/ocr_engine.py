@@ -18,6 +18,7 @@ from ocrd.engine.classify import AngleClassifier, ClassifyParams
 from ocrd.engine.detect import DetectedBox, DetectParams, TextDetector
 from ocrd.engine.geometry import (
     crop_quad,
+    grown_across,
     page_turn,
     reading_quad,
     reads_vertically,
@@ -75,6 +76,7 @@ def settings_from_config(cfg: Config) -> EngineSettings:
             max_width_px=r.max_width_px,
             batch_size=r.batch_size,
             max_stretch=r.max_stretch,
+            crop_margin=r.crop_margin,
             mean=r.mean,
             std=r.std,
         ),
@@ -187,7 +189,8 @@ class OcrEngine:
         top: the layout reads the boxes as they lie on the page turned upright, while the boxes keep
         the coordinates of the page as displayed.
         """
-        crops = [crop_quad(image, b.quad) for b in boxes]
+        margin = self.settings.recognize.crop_margin
+        crops = [crop_quad(image, grown_across(b.quad, margin)) for b in boxes]
         vertical = [reads_vertically(b.quad) for b in boxes]
         flipped = [False] * len(crops)
         if self._classifier is not None and crops:

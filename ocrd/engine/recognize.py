@@ -21,6 +21,9 @@ class RecognizeParams:
     # Crops in one batch are stretched to the widest one's width when it is at most
     # this much wider; padding instead changes what the recognizer reads.
     max_stretch: float = 0.0
+    # Each line crop is cut this fraction of the line's height taller above and below its box: the
+    # model reads crops with some room around the letters, and a tight box loses word gaps.
+    crop_margin: float = 0.1
     mean: float = 0.5
     std: float = 0.5
 

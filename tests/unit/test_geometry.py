@@ -250,3 +250,16 @@ def test_upright_page_points_undo_the_turn(turn, rotate):
     back = upright_page_points(displayed, turn, shown.shape[1], shown.shape[0])
     assert (back[:, 0].min(), back[:, 1].min(), back[:, 0].max(), back[:, 1].max()) == (3, 2, 9, 6)
     assert (upright_page_points(displayed, 0, 1, 1) == displayed).all()
+
+
+def test_grown_across_makes_a_line_taller_above_and_below_and_keeps_its_length():
+    from ocrd.engine.geometry import grown_across, quad_size
+
+    wide = np.array([[10, 50], [210, 40], [211, 60], [11, 70]], dtype=np.float32)  # a slanted line
+    grown = grown_across(wide, 0.25)
+    assert quad_size(grown)[0] == pytest.approx(quad_size(wide)[0])
+    assert quad_size(grown)[1] == pytest.approx(quad_size(wide)[1] * 1.5)
+    assert np.allclose(grown.mean(axis=0), wide.mean(axis=0))  # as much above as below
+    tall = np.array([[0, 0], [20, 0], [20, 100], [0, 100]], dtype=np.float32)  # a vertical line: text height is x
+    assert grown_across(tall, 0.1).tolist() == [[-2, 0], [22, 0], [22, 100], [-2, 100]]
+    assert grown_across(wide, 0.0).tolist() == wide.tolist()
