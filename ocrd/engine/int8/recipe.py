@@ -16,8 +16,7 @@ if TYPE_CHECKING:
 
 # Part of the cached file's name: change it whenever the calibration pages, their variants or the
 # quantization settings change, so that no file built the old way is used again.
-# r4: calibration crops cut with the recognizer's crop margin (recognize.crop_margin).
-RECIPE = "qdq-conv-s8u8-pc-sqnr40-r4"
+RECIPE = "qdq-conv-s8u8-pc-sqnr40-r3"
 
 
 class Int8BuildError(ModelError):
