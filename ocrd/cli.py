@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,25 +27,6 @@ def _load(args: argparse.Namespace) -> Config:
     from ocrd.config.load import load_config, resolve_config_path
 
     return load_config(resolve_config_path(args.config, os.environ))
-
-
-def _iter_inputs(paths: Sequence[str]) -> Iterator[tuple[Path, Path, str]]:
-    """(file, root it was found under, path relative to that root) for every input.
-
-    Folders are walked recursively in name order; hidden files and folders
-    (dotfiles, our own `.ocrd/`) are skipped, as the daemon does.
-    """
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            for dirpath, dirnames, filenames in os.walk(path):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                for name in sorted(filenames):
-                    if not name.startswith("."):
-                        file = Path(dirpath) / name
-                        yield file, path, file.relative_to(path).as_posix()
-        else:
-            yield path, path.parent, path.name
 
 
 class _Progress:
@@ -91,7 +72,9 @@ def cmd_process(args: argparse.Namespace) -> int:
     cfg = _load(args)
     if args.outbox:
         cfg = cfg.with_outbox(Path(args.outbox))
-    inputs = list(_iter_inputs(args.paths))
+    from ocrd.inbox.files import walk_inputs
+
+    inputs = list(walk_inputs(args.paths))
     if not inputs:
         print("ocrd process: no input files found", file=sys.stderr)
         return ExitCode.SOME_FAILED
@@ -229,7 +212,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = _load(args)
     configure_logging(cfg.logging.format, cfg.logging.level, file=cfg.logging.file)
-    return run_daemon(cfg, frontend=HttpFrontend(cfg) if cfg.http.enabled else None)
+    executor = None
+    if cfg.executor == "dask":  # ImportError without the extra: pip install 'ocrd-daemon[dask]'
+        from ocrd.cluster.executor import DaskExecutor as executor
+    return run_daemon(cfg, frontend=HttpFrontend(cfg) if cfg.http.enabled else None, executor=executor)
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -310,6 +296,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print("jobs: " + ", ".join(f"{state} {n}" for state, n in counts.items()) + f" (total {status['total']})")
     print(f"done in the last hour: {status['done_last_hour']}")
     print(f"oldest queued: {status['oldest_queued_created_at'] or '-'}")
+    from ocrd.service.executor import executor_status_line  # the daemon's pool, or its scheduler and workers
+    print(executor_status_line(cfg.state_dir))
     return ExitCode.OK
 
 

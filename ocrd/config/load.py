@@ -20,6 +20,19 @@ ENV_VAR = "OCRD_CONFIG"
 DEFAULT_FILE_NAME = "config.yaml"
 
 
+def _check_executor(config: Config, problems: list[str]) -> None:
+    """`executor: dask` needs a scheduler; tls:// needs all three TLS files, and they mean nothing over tcp://."""
+    d = config.dask
+    tls_files = {"dask.tls_ca_file": d.tls_ca_file, "dask.tls_cert_file": d.tls_cert_file,
+                 "dask.tls_key_file": d.tls_key_file}  # fmt: skip
+    if config.executor == "dask" and d.scheduler is None:
+        problems.append("dask.scheduler: required with executor: dask (e.g. 'tls://10.0.0.5:8786')")
+    if d.scheduler is not None and d.scheduler.startswith("tls://"):
+        problems.extend(f"{name}: required with a tls:// scheduler" for name, path in tls_files.items() if path is None)
+    elif any(path is not None for path in tls_files.values()):
+        problems.append("dask.scheduler: TLS files are set, so the address must start with tls://")
+
+
 def _check_path_overlaps(config: Config, problems: list[str]) -> None:
     """Refuse layouts where ocrd would pick up its own outputs or claim a file twice."""
     others = {
@@ -61,6 +74,7 @@ def config_from_mapping(data: Mapping[str, Any] | None, base_dir: Path) -> Confi
     config = parse_section(Config, data, "", Path(base_dir).absolute(), problems)
     if config is not None:
         _check_path_overlaps(config, problems)
+        _check_executor(config, problems)
     if problems:
         raise ConfigError(problems)
     return config

@@ -185,6 +185,28 @@ class HostPort(Rule):
         return value
 
 
+@dataclass(frozen=True, eq=False, repr=False)
+class SchedulerAddress(Rule):
+    """A Dask scheduler address: tcp://host:port or tls://host:port (Dask's own spelling), or null."""
+
+    optional: bool = True
+
+    def check(self, value: Any, base_dir: Path) -> str | None:
+        if value is None and self.optional:
+            return None
+        wanted = f"tcp://host:port or tls://host:port (e.g. 'tls://10.0.0.5:8786'), got {show_value(value)}"
+        if not isinstance(value, str):
+            raise _Invalid(f"must be {wanted}")
+        scheme, sep, rest = value.partition("://")
+        if scheme not in ("tcp", "tls") or not sep:
+            raise _Invalid(f"must be {wanted}")
+        try:
+            HostPort().check(rest, base_dir)  # the host:port rule of http.listen, worded for this key
+        except _Invalid:
+            raise _Invalid(f"must be {wanted}") from None
+        return value
+
+
 class HostNames(Rule):
     """A list of host names (or IP addresses) a client may call the server by; `*` allows any."""
 

@@ -128,6 +128,7 @@ class RecognizeConfig:
     batch_size: int = key(6, rules.Int(1, 256))
     max_stretch: float = key(0.05, rules.Float(0, 1))  # widen crops by up to this to share a batch
     crop_margin: float = key(0.1, rules.Float(0, 1))  # cut each line crop this share of its height taller above and below
+    min_batch_width_h: float = key(2.0, rules.Float(0, 20))  # narrower batches are padded to this many input heights wide
     precision: str = key("int8", rules.Choice("int8", "fp32"))  # int8: a quantized copy built once (ocrd.engine.int8.cache)
     min_confidence: float = key(0.5, rules.Float(0, 1))  # lines below are dropped
     mean: float = key(0.5, rules.Float())
@@ -178,6 +179,20 @@ class HttpConfig:
         """`listen` split into (host, port); brackets around an IPv6 host are removed."""
         host, _, port = self.listen.rpartition(":")
         return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True, slots=True)
+class DaskConfig:
+    """`executor: dask`: the scheduler the jobs go to, its mutual TLS files, and how many may be in flight."""
+
+    scheduler: str | None = key(None, rules.SchedulerAddress())  # tcp://host:port or tls://host:port
+    tls_ca_file: Path | None = key(None, rules.FsPath(optional=True))  # tls://: the CA that signed every certificate
+    tls_cert_file: Path | None = key(None, rules.FsPath(optional=True))  # tls://: the daemon's (client) certificate
+    tls_key_file: Path | None = key(None, rules.FsPath(optional=True))  # ... and its private key
+    # Jobs handed to the scheduler at once; auto: twice the accepted workers' task threads (one running,
+    # one waiting each, as the local pool does), so the backlog stays in the job log, not in the scheduler.
+    max_in_flight: int | str = key("auto", rules.IntOrAuto())
+    connect_timeout_s: float = key(10.0, rules.Float(0, lo_open=True))  # per try to reach the scheduler
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -240,6 +255,8 @@ class Config:
     outputs: OutputsConfig = section(OutputsConfig)
     logging: LoggingConfig = section(LoggingConfig)
     http: HttpConfig = section(HttpConfig)
+    executor: str = key("local", rules.Choice("local", "dask"))  # dask: jobs run on a Dask cluster (pip extra [dask])
+    dask: DaskConfig = section(DaskConfig)
 
     def with_outbox(self, path: str | os.PathLike[str]) -> Config:
         """A copy writing results to `path` (for `ocrd process -o`), relative to the cwd."""

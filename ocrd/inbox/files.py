@@ -1,4 +1,4 @@
-"""File moves of the inbox lifecycle: scanning, claiming into `.ocrd/work`, listing leftovers, releasing without overwriting; never follows a symlink, never reads file contents.
+"""File moves of the inbox lifecycle: scanning, claiming into `.ocrd/work`, listing leftovers, releasing without overwriting, walking the paths given to `ocrd process`; never follows a symlink, never reads file contents.
 
 Durability: every move fsyncs the directories whose entries changed, so a
 claim or release that returned survives a power cut.
@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ocrd.config.schema import InboxConfig
@@ -354,3 +354,23 @@ def release(work_path: Path, dest: Path) -> Path:
     fsync_dir(work_path.parent)
     _remove_empty_job_dir(work_path.parent)
     return placed
+
+
+def walk_inputs(paths: Sequence[str]) -> Iterator[tuple[Path, Path, str]]:
+    """(file, root it was found under, path relative to that root) for every
+    path named to `ocrd process`.
+
+    Folders are walked recursively in name order; hidden files and folders
+    (dotfiles, our own `.ocrd/`) are skipped, as the daemon does.
+    """
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for dirpath, dirnames, filenames in os.walk(path):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for name in sorted(filenames):
+                    if not name.startswith("."):
+                        file = Path(dirpath) / name
+                        yield file, path, file.relative_to(path).as_posix()
+        else:
+            yield path, path.parent, path.name

@@ -87,6 +87,30 @@ def open_document(path: Path, cfg: IntakeConfig, *, now_s: float | None = None) 
     """
     path = Path(path)
     data, st = _read_regular_file(path, cfg.max_bytes)
+    return document_from_bytes(data, path, cfg, mtime_s=st.st_mtime, now_s=now_s)
+
+
+def read_input(path: Path, cfg: IntakeConfig) -> tuple[bytes, float]:
+    """The gate's read alone (regular file, no links, size limit): the bytes and the file's mtime.
+
+    For an executor that runs the rest of the checks elsewhere (`document_from_bytes` on a Dask
+    worker): the bytes are read here once, through the opened descriptor, as `open_document` does.
+    """
+    data, st = _read_regular_file(Path(path), cfg.max_bytes)
+    return data, st.st_mtime
+
+
+def document_from_bytes(
+    data: bytes, path: Path, cfg: IntakeConfig, *, mtime_s: float, now_s: float | None = None
+) -> Document:
+    """The header checks of `open_document` on bytes already read (`path` names the file, `mtime_s` is its
+    modification time, which words a truncation); the size limits are checked again, since the bytes
+    may have come from another host."""
+    path = Path(path)
+    if not data:
+        raise InputError(Reason.EMPTY_FILE, "the file is empty (0 bytes)")
+    if len(data) > cfg.max_bytes:
+        raise InputError(Reason.TOO_LARGE_BYTES, _too_large_message(len(data), cfg.max_bytes))
     fmt = sniff_format(data[:4096])
     _log_extension_mismatch(path, fmt)
     header: ImageHeader | None = None
@@ -99,7 +123,7 @@ def open_document(path: Path, cfg: IntakeConfig, *, now_s: float | None = None) 
             page_count = len(header.pages)
     except InputError as exc:
         if exc.reason is Reason.TRUNCATED:
-            raise _truncation_with_age(exc, st.st_mtime, cfg.young_file_s, now_s) from None
+            raise _truncation_with_age(exc, mtime_s, cfg.young_file_s, now_s) from None
         raise
     return Document(
         path=path,

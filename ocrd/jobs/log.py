@@ -233,6 +233,18 @@ class JobLog(JobDatabase):
         with self._write():
             return self._transition(job_id, "fail", frozenset({JobState.RUNNING}), changes)
 
+    def release(self, job_id: str, reason: Reason | str, error: str) -> JobRow:
+        """running → queued with the attempt taken back: the executor lost the job, not through the file
+        (a cluster scheduler went away), so it is handed out again at once without counting against it."""
+        code = str(Reason(reason))
+
+        def changes(row: JobRow) -> dict[str, Any]:
+            return {"state": str(JobState.QUEUED), "attempts": max(0, row.attempts - 1), "reason": code,
+                    "error": error, "not_before": None}  # fmt: skip
+
+        with self._write():
+            return self._transition(job_id, "release", frozenset({JobState.RUNNING}), changes)
+
     def quarantine(self, job_id: str, reason: Reason | str, error: str) -> JobRow:
         """queued/running → quarantined (the caller has moved the file and written its reason file)."""
         code = str(Reason(reason))

@@ -18,6 +18,9 @@ class Job:
     out_dir: Path
     stem: str
     inbox: str | None = None
+    # The attempt this run would be if a worker takes it (the row's attempts + 1): names the Dask task,
+    # so a result of an earlier, abandoned attempt is told apart and dropped.
+    attempt: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,3 +44,20 @@ class Outcome:
     # job is still done, the rest of its outputs written.
     reason: str | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedJob:
+    """What the pure job function returns: the output set as (file name in the job's out_dir, bytes), in
+    writing order with the JSON last, and the Outcome (its `outputs` empty until the set is written).
+
+    Nothing of it is on disk yet: the caller writes the files atomically (`ocrd.outputs.writers`), so a
+    job run on another host leaves no trace until the daemon has the whole set.
+    """
+
+    outcome: Outcome
+    files: tuple[tuple[str, bytes], ...]
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(len(data) for _, data in self.files)

@@ -73,7 +73,25 @@ def run_checks(cfg: Config, config_path: Path | None, *, report: CheckReport | N
     problems += _check_nesting(cfg)
     problems += _check_directories(cfg, report)
     problems += _check_http(cfg)
+    problems += _check_executor(cfg)
     problems += _check_models(cfg, report)
+    return problems
+
+
+def _check_executor(cfg: Config) -> list[Problem]:
+    """`executor: dask`: the extra installed and the TLS files readable (the scheduler itself may start later)."""
+    if cfg.executor != "dask":
+        return []
+    import importlib.util  # find_spec only: the service never imports distributed (ocrd.cluster does)
+
+    problems = []
+    if importlib.util.find_spec("distributed") is None:
+        problems.append(Problem(ProblemKind.UNAVAILABLE,
+                                "executor: dask needs the Dask extra: pip install 'ocrd-daemon[dask]'"))  # fmt: skip
+    for key in ("tls_ca_file", "tls_cert_file", "tls_key_file"):
+        path = getattr(cfg.dask, key)
+        if path is not None and not os.access(path, os.R_OK):
+            problems.append(Problem(ProblemKind.UNAVAILABLE, f"dask.{key} {path} is missing or not readable by this user"))
     return problems
 
 

@@ -11,9 +11,12 @@ in order each turn.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Protocol
 
 from ocrd import __version__
@@ -27,9 +30,11 @@ from ocrd.jobs.rows import JobLogBusy
 from ocrd.service.handoff import Handoff, Refusal, RequeueRequest, UploadRequest
 from ocrd.service.health import HealthSnapshot
 from ocrd.logs import get_logger, reopen_log_files
-from ocrd.engine.int8.cache import prepare_model_set
+from ocrd.engine.int8.cache import PreparedModels, prepare_model_set
+from ocrd.outputs.writers import atomic_write_text
 from ocrd.service.admission import Admission
 from ocrd.service.dispatch import RETRY_MAX_S, Dispatcher
+from ocrd.service.executor import EXECUTOR_STATUS_FILE, Executor, ExecutorHealth
 from ocrd.service.outbox import remove_leftovers
 from ocrd.service.recovery import recover
 from ocrd.service.requeue import requeue_row
@@ -44,6 +49,10 @@ _COUNTS_EVERY_S = 5.0  # job-log counts for /metrics are refreshed this often
 _STATUS_EVERY_S = 10.0
 _WATCHDOG_EVERY_S = 1.0  # far below any sensible WatchdogSec/2, far above the loop's 5 turns a second  # sd_notify STATUS= cadence
 _PROGRESS_SLACK_S = 60.0  # beyond job_timeout_s, how long without a finished job before WATCHDOG pings stop
+
+# Builds the executor at start-up from the config and the verified model set (the CLI passes
+# `ocrd.cluster.executor.DaskExecutor` for `executor: dask`); None: the local worker pool.
+ExecutorFactory = Callable[[Config, PreparedModels], Executor]
 
 
 class Frontend(Protocol):
@@ -61,7 +70,14 @@ class Frontend(Protocol):
 class Daemon:
     """One ocrd daemon: `start()`, then `step()` until `stopping`, then `shutdown()`."""
 
-    def __init__(self, cfg: Config, *, notifier: Notifier | None = None, frontend: Frontend | None = None):
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        notifier: Notifier | None = None,
+        frontend: Frontend | None = None,
+        executor: ExecutorFactory | None = None,
+    ):
         self.cfg = cfg
         self.notifier = notifier or Notifier()
         self.stats = DaemonStats()
@@ -69,7 +85,8 @@ class Daemon:
         self._admission = Admission(cfg, self.stats)
         # Uploads and requeues from HTTP threads, carried out by the loop (the job log's only writer).
         self.handoff = Handoff(wake=self._admission.wake)
-        self._pool: WorkerPool | None = None
+        self._pool: Executor | None = None
+        self._executor_factory = executor
         self.joblog: JobLog | None = None
         self._http = frontend
         self._jobs_by_state: dict[str, int] = {}
@@ -101,8 +118,11 @@ class Daemon:
         self.joblog = JobLog.for_config(self.cfg)
         self._recover()
         os.environ.update(decoder_env(self.cfg.intake))  # inherited by the spawned workers
-        self._pool = WorkerPool(self.cfg, workers=self.workers, intra_op_threads=self.threads,
-                                model_set=models.model_set, verified=models.verified)  # fmt: skip
+        if self._executor_factory is not None:
+            self._pool = self._executor_factory(self.cfg, models)
+        else:
+            self._pool = WorkerPool(self.cfg, workers=self.workers, intra_op_threads=self.threads,
+                                    model_set=models.model_set, verified=models.verified)  # fmt: skip
         # READY means the models load in a worker: fail here, not on the first file.
         self._pool.wait_ready(timeout_s=max(60.0, self.cfg.workers.job_timeout_s))
         self._admission.start()
@@ -110,6 +130,7 @@ class Daemon:
             self._http.start(self)
         log.info(
             "daemon_started", version=__version__, workers=self.workers, threads=self.threads,
+            executor=self.cfg.executor,
             recognizer=models.precision,
             inboxes=[i.name for i in self.cfg.inboxes], watch_modes=self._admission.watch_modes,
         )  # fmt: skip
@@ -145,12 +166,33 @@ class Daemon:
             worker_restarts=self._pool.recycled if self._pool is not None else 0,
             durations=self._dispatch.durations.snapshot(),
             stopping=self.stopping,
+            executor=self._executor_health(),
         )
+
+    def _executor_health(self) -> ExecutorHealth | None:
+        if self._pool is None:
+            return None
+        health = self._pool.health()
+        if health.kind == "local":  # the pool does not count its jobs; the dispatcher does
+            health = replace(health, tasks_in_flight=len(self._dispatch.in_flight))
+        return health
+
+    def _write_executor_status(self) -> None:
+        """The executor's health for `ocrd status` (another process): replaced atomically every few seconds."""
+        health = self._executor_health()
+        if health is None:
+            return
+        document = health.as_dict() | {"updated_at": time.time(), "pid": os.getpid()}
+        try:
+            atomic_write_text(self.cfg.state_dir / EXECUTOR_STATUS_FILE, json.dumps(document) + "\n")
+        except OSError as exc:  # a status nicety: never a reason to stop the loop
+            log.warning("executor_status_unwritten", error=str(exc))
 
     def _refresh_counts(self) -> None:
         if self.joblog is None or time.monotonic() < self._next_count_s:
             return
         self._jobs_by_state = dict(self.joblog.status()["counts"])
+        self._write_executor_status()
         self._next_count_s = time.monotonic() + _COUNTS_EVERY_S
 
     def step(self, block_s: float = _TICK_S) -> None:
@@ -274,9 +316,15 @@ class Daemon:
         log.info("daemon_stopped", done=self.stats.done, quarantined=self.stats.quarantined)
 
 
-def run_daemon(cfg: Config, *, grace_s: float | None = None, frontend: Frontend | None = None) -> int:
+def run_daemon(
+    cfg: Config,
+    *,
+    grace_s: float | None = None,
+    frontend: Frontend | None = None,
+    executor: ExecutorFactory | None = None,
+) -> int:
     """`ocrd run`: start, loop until SIGTERM/SIGINT, shut down; a second signal exits at once."""
-    daemon = Daemon(cfg, frontend=frontend)
+    daemon = Daemon(cfg, frontend=frontend, executor=executor)
     signals_seen = 0
 
     def on_signal(signum: int, _frame: Any) -> None:

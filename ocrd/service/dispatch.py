@@ -18,10 +18,11 @@ from ocrd.jobs.records import Job, Outcome
 from ocrd.logs import get_logger
 from ocrd.outputs.writers import choose_stem
 from ocrd.service.disposal import dispose_original, quarantine
+from ocrd.service.executor import Executor, JobReleased
 from ocrd.service.health import DurationHistogram
 from ocrd.service.outbox import output_dir, written_by
 from ocrd.service.stats import DaemonStats
-from ocrd.service.workers import JobFailure, WorkerPool, classify_failure
+from ocrd.service.workers import JobFailure, classify_failure
 
 log = get_logger("ocrd.daemon")
 
@@ -53,13 +54,14 @@ class Dispatcher:
         self.durations = DurationHistogram()
         self._inboxes = {inbox.name: inbox for inbox in cfg.inboxes}
 
-    def submit_queued(self, joblog: JobLog, pool: WorkerPool) -> None:
-        capacity = 2 * self.workers - len(self.in_flight)
+    def submit_queued(self, joblog: JobLog, pool: Executor) -> None:
+        limit = pool.capacity  # a cluster's changes as workers come and go (0 while its scheduler is away)
+        capacity = limit - len(self.in_flight)
         if capacity <= 0:
             return
         now = datetime.now(UTC)
         for row in joblog.next_queued(capacity + len(self.in_flight), now):
-            if len(self.in_flight) >= 2 * self.workers:
+            if len(self.in_flight) >= limit:
                 break
             if row.id in self.in_flight:
                 continue
@@ -87,7 +89,7 @@ class Dispatcher:
                 # Recorded before any worker can write under it: a retry after a crash reuses it.
                 row = joblog.assign_stem(row.id, stem)
             job = Job(job_id=row.id, path=Path(row.work_path), rel_path=row.rel_path, out_dir=out_dir,
-                      stem=stem, inbox=inbox.name)  # fmt: skip
+                      stem=stem, inbox=inbox.name, attempt=row.attempts + 1)  # fmt: skip
             self.in_flight[row.id] = _InFlight(row, pool.submit(job), inbox, stem, time.monotonic())
 
     def note_started(self, joblog: JobLog) -> None:
@@ -99,7 +101,7 @@ class Dispatcher:
                 except JobLogBusy:
                     return  # still `queued` in the log; marked on a later turn or when it finishes
 
-    def collect_finished(self, joblog: JobLog, pool: WorkerPool) -> None:
+    def collect_finished(self, joblog: JobLog, pool: Executor) -> None:
         for job_id, flight in list(self.in_flight.items()):
             if not flight.future.done():
                 continue
@@ -113,6 +115,9 @@ class Dispatcher:
                     _mark_started(joblog, flight)  # it finished before a turn saw it running
                 try:
                     outcome = flight.future.result()
+                except JobReleased as exc:
+                    joblog.release(job_id, Reason.INTERRUPTED, str(exc))
+                    log.warning("job_released", job_id=job_id, rel_path=flight.row.rel_path, error=str(exc))
                 except Exception as exc:  # noqa: BLE001 - every failure is classified, none is fatal
                     self._on_failure(joblog, flight, classify_failure(exc, self.cfg.workers.job_timeout_s))
                 else:
@@ -123,7 +128,7 @@ class Dispatcher:
                 self.in_flight[job_id] = flight
                 raise
 
-    def _on_success(self, joblog: JobLog, pool: WorkerPool, flight: _InFlight, outcome: Outcome) -> None:
+    def _on_success(self, joblog: JobLog, pool: Executor, flight: _InFlight, outcome: Outcome) -> None:
         fields = asdict(outcome) | {"ocrd_version": __version__, "model_set": self.cfg.model_set}
         row = joblog.finish_done(flight.row.id, fields)
         self.stats.done += 1

@@ -11,12 +11,15 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from ocrd import __version__
+
+if TYPE_CHECKING:
+    from ocrd.service.executor import ExecutorHealth
 
 # Upper bounds of the job duration buckets, seconds (+Inf is implied): a page takes about
 # a second; multi-page PDFs run to minutes; job_timeout_s defaults to 300.
@@ -87,6 +90,7 @@ class HealthSnapshot:
     worker_restarts: int = 0  # workers replaced after a crash, timeout or recycling, since start
     durations: HistogramSnapshot = field(default_factory=_empty_histogram)  # DurationHistogram.snapshot()
     stopping: bool = False  # SIGTERM received: not healthy for new work
+    executor: ExecutorHealth | None = None  # what runs the jobs: the local pool or a Dask cluster
 
 
 def health_verdict(snap: HealthSnapshot, max_tick_age_s: float = DEFAULT_MAX_TICK_AGE_S) -> list[str]:
@@ -96,7 +100,13 @@ def health_verdict(snap: HealthSnapshot, max_tick_age_s: float = DEFAULT_MAX_TIC
         reasons.append("stopping")
     if snap.loop_last_tick_age_s > max_tick_age_s:
         reasons.append(f"main loop stalled: last tick {snap.loop_last_tick_age_s:.1f} s ago (limit {max_tick_age_s:g} s)")
-    if not snap.workers_alive:
+    ex = snap.executor
+    if ex is not None and ex.kind != "local":
+        if not ex.scheduler_reachable:
+            reasons.append(f"{ex.kind} scheduler {ex.scheduler} unreachable; jobs wait queued")
+        elif not ex.workers_connected:
+            reasons.append(f"no usable {ex.kind} worker connected ({ex.workers_refused} refused)")
+    elif not snap.workers_alive:
         reasons.append("worker pool is down")
     return reasons
 
@@ -133,6 +143,7 @@ class SnapshotCollector:
             "ocrd_loop_last_tick_age_seconds", "Seconds since the main loop last completed a step",
             value=snap.loop_last_tick_age_s,
         )  # fmt: skip
+        yield from _executor_metrics(snap.executor)
         h = snap.durations
         yield HistogramMetricFamily(
             "ocrd_job_duration_seconds", "Time from submission to a worker until the result was collected",
@@ -156,9 +167,29 @@ def healthz_document(snapshot: Callable[[], HealthSnapshot], max_tick_age_s: flo
         "in_flight": snap.in_flight,
         "queue_depth": snap.queue_depth,
     }
+    if snap.executor is not None:
+        body["executor"] = snap.executor.as_dict()
     if reasons:
         body["reasons"] = reasons
     return (503 if reasons else 200), body
+
+
+def _executor_metrics(ex: ExecutorHealth | None) -> Iterable[Metric]:
+    if ex is None:
+        return
+    info = GaugeMetricFamily("ocrd_executor_info", "What runs the jobs", labels=["kind", "scheduler"])
+    info.add_metric([ex.kind, ex.scheduler or ""], 1)
+    yield info
+    if ex.scheduler_reachable is not None:
+        yield GaugeMetricFamily("ocrd_executor_scheduler_reachable", "1 while the Dask scheduler answers",
+                                value=int(ex.scheduler_reachable))  # fmt: skip
+    yield GaugeMetricFamily("ocrd_executor_workers", "Workers that may take jobs", value=ex.workers_connected)
+    yield GaugeMetricFamily("ocrd_executor_workers_refused", "Workers turned away (other version or models)",
+                            value=ex.workers_refused)  # fmt: skip
+    yield GaugeMetricFamily("ocrd_executor_threads", "Task threads of those workers", value=ex.threads)
+    yield GaugeMetricFamily("ocrd_executor_tasks_in_flight", "Jobs handed to the executor, not yet back",
+                            value=ex.tasks_in_flight)  # fmt: skip
+    yield GaugeMetricFamily("ocrd_executor_capacity", "Jobs the daemon may have in flight now", value=ex.capacity)
 
 
 class MetricsExporter:

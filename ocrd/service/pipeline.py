@@ -1,7 +1,8 @@
-"""process_file: one input file through intake, the engine and the output writers, in a worker process.
+"""The job function: one input through intake, the engine and the output encoders (`encode_job`, pure: bytes
+in, encoded output set out), and `process_file`, which the local pool's workers run: read, encode, write.
 
-Returns what happened as data; never touches the job log (the main process
-owns it) and never decides output names (the caller does, so concurrent jobs
+Both share `_encode`, so a file gives the same output bytes whichever executor ran it. Neither touches
+the job log (the main process owns it) nor decides output names (the caller does, so concurrent jobs
 cannot pick the same one).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,13 +19,13 @@ import numpy as np
 from ocrd.config.schema import Config
 from ocrd.engine.ocr_engine import OcrEngine
 from ocrd.intake.decode import Page
-from ocrd.intake.gate import Document, open_document
-from ocrd.jobs.records import Job, Outcome
+from ocrd.intake.gate import Document, document_from_bytes, open_document
+from ocrd.jobs.records import EncodedJob, Job, Outcome
 from ocrd.engine.results import DocumentResult, PageResult, SourceInfo
 from ocrd.outputs.pdf_document import ImagePages, PdfPages, PdfSource
 from ocrd.outputs.pdf_images import PagePicture, jpeg_picture, pixels_picture
 from ocrd.outputs.visualization import visualization_copy
-from ocrd.outputs.writers import plan_outputs, write_planned
+from ocrd.outputs.writers import OutputPlan, plan_outputs, write_planned
 
 
 def utc_now_iso() -> str:
@@ -34,6 +36,24 @@ def process_file(job: Job, engine: OcrEngine, cfg: Config) -> Outcome:
     """Read, recognise and write outputs for one file; raises InputError for a refused input."""
     t_start = time.perf_counter()
     document = open_document(job.path, cfg.intake)
+    plan, outcome = _encode(job, document, engine, cfg, t_start)
+    written = write_planned(plan, job.out_dir)
+    return replace(outcome, outputs=tuple(str(p) for p in written))
+
+
+def encode_job(job: Job, data: bytes, engine: OcrEngine, cfg: Config, *, mtime_s: float) -> EncodedJob:
+    """The pure job function: the file's bytes (read through the gate by the caller, `mtime_s` its
+    modification time) to the encoded output set and the Outcome. Writes no file and no row; raises
+    InputError for a refused input, as `process_file` does."""
+    t_start = time.perf_counter()
+    document = document_from_bytes(data, job.path, cfg.intake, mtime_s=mtime_s)
+    plan, outcome = _encode(job, document, engine, cfg, t_start)
+    out_dir = Path(job.out_dir)
+    return EncodedJob(outcome, tuple((path.relative_to(out_dir).as_posix(), data) for path, data in plan.files))
+
+
+def _encode(job: Job, document: Document, engine: OcrEngine, cfg: Config, t_start: float) -> tuple[OutputPlan, Outcome]:
+    """Read an opened document's pages and encode its output set; `outputs` of the Outcome left empty."""
     decode_s = time.perf_counter() - t_start
     pages: list[PageResult] = []
     vis_images: list[np.ndarray] = []
@@ -74,9 +94,8 @@ def process_file(job: Job, engine: OcrEngine, cfg: Config) -> Outcome:
         pdf_source = PdfPages(document.data) if pictures is None else ImagePages(tuple(pictures))
     plan = plan_outputs(result, vis_images, job.out_dir, job.stem, cfg.outputs, pdf_source=pdf_source)
     del vis_images, pictures, pdf_source
-    written = write_planned(plan, job.out_dir)
     timings = result.timings_ms()
-    return Outcome(
+    return plan, Outcome(
         job_id=job.job_id,
         sha256=document.sha256,
         size_bytes=document.size_bytes,
@@ -89,7 +108,6 @@ def process_file(job: Job, engine: OcrEngine, cfg: Config) -> Outcome:
         classify_ms=timings["classify"],
         recognize_ms=timings["recognize"],
         total_ms=timings["total"],
-        outputs=tuple(str(p) for p in written),
         worker_pid=os.getpid(),
         # An output left out on purpose (a PDF that must not be rewritten): said on the done row.
         reason=str(plan.omitted[0].reason) if plan.omitted else None,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pebble
 
 from ocrd.service.allocator import keep_freed_memory_for_reuse, release_freed_memory
+from ocrd.service.executor import ExecutorHealth, WorkerCrashed
 from ocrd.errors import InputError, Reason, UnavailableError
 
 if TYPE_CHECKING:
@@ -80,10 +81,10 @@ def run_job(job: Job, engine: OcrEngine, cfg: Config) -> Outcome:
     finally:
         if not cfg.workers.reuse_freed_memory:
             release_freed_memory()
-    return replace(outcome, worker_rss_mb=_current_rss_mb())
+    return replace(outcome, worker_rss_mb=current_rss_mb())
 
 
-def _current_rss_mb() -> float:
+def current_rss_mb() -> float:
     """Resident set size of this process now (not the peak), from /proc."""
     try:
         with open("/proc/self/statm", encoding="ascii") as handle:
@@ -114,6 +115,8 @@ def classify_failure(exc: BaseException, timeout_s: float) -> JobFailure:
         return JobFailure(
             Reason.WORKER_CRASHED, f"the worker process died while reading this file (exit code {exc.exitcode})"
         )
+    if isinstance(exc, WorkerCrashed):  # a cluster executor's worker died and its reruns were used up
+        return JobFailure(Reason.WORKER_CRASHED, str(exc))
     if isinstance(exc, OSError):
         return JobFailure(Reason.OUTPUT_FAILED, f"could not write results: {exc}", transient=True)
     return JobFailure(Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
@@ -169,6 +172,15 @@ class WorkerPool:
     @property
     def alive(self) -> bool:
         return self._pool.active
+
+    @property
+    def capacity(self) -> int:
+        """Two jobs per worker: one running, one waiting so the worker never idles between jobs."""
+        return 2 * self.workers
+
+    def health(self) -> ExecutorHealth:
+        return ExecutorHealth(kind="local", alive=self.alive, capacity=self.capacity, workers_connected=self.workers,
+                              threads=self.workers * self._threads)  # fmt: skip
 
     def wait_ready(self, timeout_s: float) -> None:
         """Block until a worker has loaded its engine (pebble starts workers lazily); raise if it cannot."""

@@ -232,3 +232,50 @@ def test_install_script_never_overwrites_a_config(tmp_path):
 def test_install_script_refuses_unknown_options(tmp_path):
     proc = subprocess.run(["sh", str(INSTALL), "--destdir", str(tmp_path), "--bogus"], capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown option --bogus" in proc.stderr
+
+
+# --------------------------------------------------------------------------- the Dask units (issue 17)
+
+DASK_UNITS = [ROOT / "systemd" / "ocrd-dask-scheduler.service", ROOT / "systemd" / "ocrd-dask-worker.service"]
+DASK_BINARY = "/opt/ocrd/.venv/bin/dask"
+
+
+@pytest.mark.parametrize("unit", DASK_UNITS, ids=lambda p: p.stem)
+def test_dask_unit_restarts_always_as_ocrd_and_runs_the_installed_dask(unit):
+    s = unit_settings(unit.read_text())
+    assert s["ExecStart"][0].startswith(f"{DASK_BINARY} ")
+    # `dask worker` exits when its scheduler is lost, a scheduler may die: both must come back by themselves.
+    assert s["Restart"] == ["always"]
+    assert s["User"] == ["ocrd"] and s["CapabilityBoundingSet"] == [""]
+    assert s["EnvironmentFile"] == ["-/etc/ocrd/dask.env"]
+
+
+def test_the_worker_unit_runs_one_thread_per_process_with_a_nanny():
+    text = (ROOT / "systemd" / "ocrd-dask-worker.service").read_text()
+    assert "--nthreads 1" in text and "--no-nanny" not in text  # the nanny restarts a worker stuck past its timeout
+    assert "MemoryDenyWriteExecute" not in unit_settings(text)  # onnxruntime: see ocrd.service
+
+
+@pytest.mark.parametrize("unit", DASK_UNITS, ids=lambda p: p.stem)
+def test_dask_unit_verifies_and_is_hardened(unit, tmp_path):
+    tool = need("systemd-analyze")
+    copy = tmp_path / unit.name
+    copy.write_text(unit.read_text().replace(DASK_BINARY, sys.executable))
+    proc = subprocess.run([tool, "verify", str(copy)], capture_output=True, text=True, cwd=tmp_path)
+    ours = [line for line in proc.stderr.splitlines() if unit.name in line]
+    assert not ours, "\n".join(ours)
+    level = exposure_of(copy, tmp_path)
+    assert level <= MAX_EXPOSURE, f"systemd-analyze security rates {unit.name} {level} (> {MAX_EXPOSURE})"
+
+
+@pytest.mark.parametrize("unit", DASK_UNITS, ids=lambda p: p.stem)
+def test_dask_unit_checks_would_catch_a_typo_and_a_weakened_unit(unit, tmp_path):
+    tool = need("systemd-analyze")
+    typo = tmp_path / unit.name
+    typo.write_text(unit.read_text().replace(DASK_BINARY, sys.executable).replace("ProtectHome=yes", "ProtectHom=yes"))
+    proc = subprocess.run([tool, "verify", str(typo)], capture_output=True, text=True, cwd=tmp_path)
+    assert "ProtectHom" in proc.stderr
+    kept = [line for line in unit.read_text().splitlines()
+            if not re.match(r"(Protect|Private|Restrict|SystemCall|Capability|NoNewPrivileges)", line)]  # fmt: skip
+    typo.write_text("\n".join(kept) + "\n")
+    assert exposure_of(typo, tmp_path) > MAX_EXPOSURE

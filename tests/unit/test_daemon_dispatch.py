@@ -27,6 +27,8 @@ T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 class HandPool:
     """Records each submitted job and returns a future nobody runs until the test says so."""
 
+    capacity = 2  # one worker: two jobs in flight, as WorkerPool.capacity says
+
     def __init__(self) -> None:
         self.submitted: list[tuple[Job, Future]] = []
 
@@ -98,3 +100,27 @@ def test_a_finished_job_is_charged_unless_the_pool_broke_before_any_worker_took_
 
     daemon._dispatch.submit_queued(daemon.joblog, daemon._pool)
     assert "J1" in daemon._dispatch.in_flight  # J0 waits for its retry time, J1 goes straight back to the pool
+
+
+def test_a_job_the_executor_lost_goes_back_uncharged_and_a_crash_it_gave_up_on_is_charged(daemon):
+    """A cluster executor's two endings that are not the file's doing: JobReleased (the scheduler went away)
+    gives the attempt back; WorkerCrashed (reruns used up) is charged like a local worker's death."""
+    from ocrd.service.executor import JobReleased, WorkerCrashed
+
+    daemon._dispatch.submit_queued(daemon.joblog, daemon._pool)
+    assert [j.attempt for j, _ in daemon._pool.submitted] == [1, 1]  # the attempt each would be, in the task key
+    for job_id, error in (("J0", JobReleased("scheduler lost")), ("J1", WorkerCrashed("worker died 3 times"))):
+        future = daemon._pool.future_of(job_id)
+        future.set_running_or_notify_cancel()
+        daemon._dispatch.note_started(daemon.joblog)
+        future.set_exception(error)
+    assert _attempts(daemon)["J0"] == ("running", 1)
+    daemon._dispatch.collect_finished(daemon.joblog, daemon._pool)
+
+    j0, j1 = daemon.joblog.get("J0"), daemon.joblog.get("J1")
+    assert (j0.state, j0.attempts, j0.reason, j0.not_before) == (JobState.QUEUED, 0, "interrupted", None)
+    assert (j1.state, j1.attempts, j1.reason) == (JobState.QUEUED, 1, "worker_crashed")
+    assert j1.not_before is not None  # retried after the back-off, as a local crash is
+    daemon._dispatch.submit_queued(daemon.joblog, daemon._pool)
+    assert "J0" in daemon._dispatch.in_flight and "J1" not in daemon._dispatch.in_flight
+

@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
     "outputs": 4,
     "service": 5,
     "http": 6,  # above the service: it hands uploads to the daemon's loop; the CLI wires it in
+    "cluster": 6,  # the Dask executor: builds on the service's job function and Executor protocol; the CLI wires it in
     "cli": 7,
     "__main__": 8,
 }
@@ -54,6 +55,8 @@ OWNERS: dict[str, str] = {
     "python_multipart": "http",
     "pikepdf": "outputs",
     "fontTools": "outputs",
+    "distributed": "cluster",
+    "dask": "cluster",
 }
 # OpenCV is the pixel toolkit of the three packages that work on pixels: intake decodes untrusted
 # bytes with it (the only one that may, behind the decoder limits), the engine resizes, crops and
