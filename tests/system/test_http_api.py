@@ -83,10 +83,13 @@ def test_every_status_code_of_the_api(ocrd_daemon: DaemonHarness, tmp_path: Path
     assert (job["state"], job["inbox"], job["filename"], job["bytes"]) == ("queued", "scans", "invoice.png", len(png))
     done = uploader.wait_job(job["id"])
     assert done["state"] == "done" and done["pages"] == 1 and "0001" in uploader.get(done["links"]["outputs"]["result.txt"]).body.decode()
-    for name in ("result.json", "result.txt", "vis.jpg"):
+    for name in ("result.json", "result.txt", "vis.jpg", "result.pdf"):
         got = uploader.get(f"/api/v1/jobs/{job['id']}/{name}")
         assert got.status == 200 and got.body, name
     assert uploader.get(f"/api/v1/jobs/{job['id']}/vis.jpg").headers["content-type"] == "image/jpeg"
+    pdf = uploader.get(f"/api/v1/jobs/{job['id']}/result.pdf")
+    assert pdf.headers["content-type"] == "application/pdf" and pdf.body.startswith(b"%PDF-")
+    assert pdf.headers["content-disposition"].startswith("attachment")  # downloaded, never rendered in our origin
     assert uploader.get(f"/api/v1/jobs/{job['id']}/result.nope").reason == "output_not_found"
     assert uploader.get("/api/v1/jobs/01NOSUCHJOB").status == 404
     assert (h.archive / "scans" / "invoice.png").read_bytes() == png

@@ -90,7 +90,9 @@ function render() {
   let refresh;
   if (route.startsWith("jobs/")) {
     show("job-view");
-    refresh = () => refreshJob(decodeURIComponent(route.slice(5)));
+    const id = decodeURIComponent(route.slice(5));
+    if (state.jobId !== id) clearJob(id);  // never show one job's text under another's name, even briefly
+    refresh = () => refreshJob(id);
   } else if (route === "quarantine") {
     show("quarantine-view");
     $("nav-quarantine").setAttribute("aria-current", "page");
@@ -146,6 +148,15 @@ async function download(url, name) {
   link.remove();
 }
 
+function clearJob(id) {
+  state.jobId = id;
+  state.shown = null;
+  forgetBlobs();
+  for (const part of ["job-title", "job-facts", "job-downloads", "job-message"]) $(part).replaceChildren();
+  $("job-figure").hidden = $("job-text").hidden = true;
+  $("job-text").textContent = "";
+}
+
 async function refreshJob(id) {
   const res = await api("/api/v1/jobs/" + encodeURIComponent(id));
   if (res.status === 404) {
@@ -155,6 +166,7 @@ async function refreshJob(id) {
   }
   if (!res.ok) return;
   const job = await res.json();
+  if (state.jobId !== id) return;  // the user moved on to another job while this one was loading
   const key = job.id + "/" + job.state;
   $("job-title").replaceChildren(job.filename + " ", stateBadge(job.state));
   const facts = [["Job", job.id], ["Inbox", job.inbox], ["Path", job.rel_path], ["Size", job.bytes + " bytes"],
