@@ -101,7 +101,7 @@ def main() -> None:
         out = work / "sroie"
         work.mkdir(parents=True, exist_ok=True)
         wall, _ = run_ocrd([str(img_dir)], out, yaml_text, work)
-        s = score(args.eval, out)
+        s = score(args.eval, "sroie-dev", out)
         rows.append((f"ocrd `{name}`", steady_from_created_at(out), n_images / wall * 60, s))
         cn_rows[name] = cn_checks(args.eval, yaml_text, work)
         print(f"# {name}: {rows[-1][1]:.1f} img/min steady, {rows[-1][2]:.1f} whole command; {s}", file=sys.stderr)

@@ -77,6 +77,7 @@ def settings_from_config(cfg: Config) -> EngineSettings:
             batch_size=r.batch_size,
             max_stretch=r.max_stretch,
             crop_margin=r.crop_margin,
+            min_batch_width_h=r.min_batch_width_h,
             mean=r.mean,
             std=r.std,
         ),

@@ -24,6 +24,10 @@ class RecognizeParams:
     # Each line crop is cut this fraction of the line's height taller above and below its box: the
     # model reads crops with some room around the letters, and a tight box loses word gaps.
     crop_margin: float = 0.1
+    # A batch narrower than this many input heights is padded (not stretched) to it: PP-OCR
+    # recognizers are trained on inputs padded to several heights wide, and read a very short crop
+    # (a unit "mm", a lone "#", a checkbox's "No") worse when it fills the whole input.
+    min_batch_width_h: float = 2.0
     mean: float = 0.5
     std: float = 0.5
 
@@ -210,7 +214,8 @@ class TextRecognizer:
             yield chunk, batch
 
     def _prepared_batches(self, crops: list[np.ndarray]) -> Iterator[tuple[list[int], np.ndarray, list[float]]]:
-        """`input_batches` plus, per row, the part of the batch width its crop fills (1 when stretched)."""
+        """`input_batches` plus, per row, the part of the batch width its crop fills (1 when stretched and
+        at least `min_batch_width_h` heights wide)."""
         p = self._params
         widths = [self._target_width(c) for c in crops]
         order = sorted(range(len(crops)), key=lambda i: widths[i])
@@ -219,6 +224,7 @@ class TextRecognizer:
             if p.max_stretch > 0:
                 for i in chunk:
                     widths[i] = batch_w
+            batch_w = max(batch_w, int(round(p.min_batch_width_h * p.input_height_px)))
             batch = np.zeros((len(chunk), 3, p.input_height_px, batch_w), dtype=np.float32)
             for row, index in enumerate(chunk):
                 resized = cv2.resize(crops[index], (widths[index], p.input_height_px), interpolation=cv2.INTER_LINEAR)

@@ -140,3 +140,34 @@ def test_recognize_config_reaches_the_recognizer_params(tmp_path):
 def test_recognize_max_stretch_config_reaches_the_recognizer(tmp_path):
     cfg = config_from_mapping({"recognize": {"max_stretch": 0.25}}, base_dir=tmp_path)
     assert settings_from_config(cfg).recognize.max_stretch == 0.25
+
+
+def test_a_short_crop_is_padded_to_two_heights_not_stretched():
+    # A 48 x 40 crop (a unit such as "mm") keeps its own 40 columns; the rest of the 96-wide
+    # input is the normalised zero padding the models were trained with.
+    crop = np.full((48, 40, 3), 255, np.uint8)
+    crop[:, 10:20] = 0
+    rec = recognizer(input_height_px=48, min_width_px=8, max_stretch=0.05)
+    ((chunk, batch, extents),) = list(rec._prepared_batches([crop]))
+    assert chunk == [0] and batch.shape == (1, 3, 48, 96)
+    assert extents == [40 / 96]
+    assert np.allclose(batch[0, :, :, :10], 1.0) and np.allclose(batch[0, :, :, 10:20], -1.0)
+    assert np.all(batch[0, :, :, 40:] == 0.0)
+
+
+def test_a_crop_wider_than_two_heights_fills_its_input():
+    crop = np.full((24, 100, 3), 255, np.uint8)  # 200 px wide at height 48
+    ((_, batch, extents),) = list(recognizer(input_height_px=48)._prepared_batches([crop]))
+    assert batch.shape == (1, 3, 48, 200) and extents == [1.0]
+
+
+def test_min_batch_width_off_keeps_the_crop_width():
+    crop = np.full((48, 40, 3), 255, np.uint8)
+    ((_, batch, extents),) = list(recognizer(input_height_px=48, min_batch_width_h=0.0)._prepared_batches([crop]))
+    assert batch.shape == (1, 3, 48, 40) and extents == [1.0]
+
+
+def test_min_batch_width_config_reaches_the_recognizer(tmp_path):
+    assert settings_from_config(config_from_mapping({}, base_dir=tmp_path)).recognize.min_batch_width_h == 2.0
+    cfg = config_from_mapping({"recognize": {"min_batch_width_h": 0}}, base_dir=tmp_path)
+    assert settings_from_config(cfg).recognize.min_batch_width_h == 0.0

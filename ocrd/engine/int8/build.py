@@ -160,7 +160,9 @@ def build(cfg: Config, source: ModelFile, source_sha256: str, target: Path) -> N
     # copy calibrated on the wider crops it then reads, it keeps word F1 0.996 vs 0.986 on 300-dpi
     # pages, receipts and forms equal (docs/benchmarks.md, session 7).
     settings = settings_from_config(cfg)
-    settings = replace(settings, recognize=replace(settings.recognize, crop_margin=0.0))
+    # Nor padded to recognize.min_batch_width_h (issue 14): the batches stay those recipe r3 was
+    # built from, so the copy stays the same file; only short crops would gain zero columns.
+    settings = replace(settings, recognize=replace(settings.recognize, crop_margin=0.0, min_batch_width_h=0.0))
     engine = OcrEngine(fp32_set, settings, intra_op_threads=available_cpus())
     batches = [batch for page in calibration_pages() for batch in engine.recognizer_inputs(page)]
     if not batches:
