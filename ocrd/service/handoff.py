@@ -58,13 +58,17 @@ class Ticket:
 
     # -- the main loop's side
 
-    def take(self) -> bool:
-        """The loop starts on it; False when its requester gave up first (then clean up and skip it)."""
+    def _leave_waiting(self, state: str) -> bool:
+        """Move a waiting ticket to `state`; False when the other side moved it first."""
         with self._lock:
             if self._state != _WAITING:
                 return False
-            self._state = _TAKEN
+            self._state = state
             return True
+
+    def take(self) -> bool:
+        """The loop starts on it; False when its requester gave up first (then clean up and skip it)."""
+        return self._leave_waiting(_TAKEN)
 
     def answer(self, result: Any) -> None:
         """Give the result (a value, or a Refusal); runs the requester's callbacks on this thread."""
@@ -80,11 +84,7 @@ class Ticket:
 
     def abandon(self) -> bool:
         """Give up waiting; True when the loop had not taken it (it never will)."""
-        with self._lock:
-            if self._state != _WAITING:
-                return False
-            self._state = _ABANDONED
-            return True
+        return self._leave_waiting(_ABANDONED)
 
     def on_answer(self, callback: Callable[[], None]) -> None:
         """Call `callback()` once answered (at once when it already is); it must be quick and thread-safe."""
