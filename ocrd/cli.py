@@ -120,7 +120,9 @@ def cmd_process(args: argparse.Namespace) -> int:
             ok += 1
             progress.step(job.rel_path)
             if args.verbose:
-                print(f"ok {escaped_name(str(job.path))}: {outcome.pages} page(s), {outcome.lines} line(s), {outcome.total_ms:.0f} ms")
+                peak = f", peak {outcome.peak_rss_mb:.0f} MiB" if outcome.peak_rss_mb is not None else ""
+                print(f"ok {escaped_name(str(job.path))}: {outcome.pages} page(s), {outcome.lines} line(s), "
+                      f"{outcome.total_ms:.0f} ms{peak}")  # fmt: skip
             if outcome.reason:  # done, but an output was left out on purpose (an encrypted PDF's PDF): say so always
                 print(f"note {escaped_name(str(job.path))}: {outcome.reason}: {outcome.error}", file=sys.stderr)
     progress.finish()
@@ -147,7 +149,7 @@ def _prepare_models(cfg: Config, earlier: dict | None = None):  # -> ocrd.engine
     def waiting() -> None:
         nonlocal told
         if not told:
-            print("ocrd: building the INT8 recognizer from the installed model (once per model, one to two minutes)...",
+            print("ocrd: building the INT8 models from the installed ones (once per model, one to two minutes each)...",
                   file=sys.stderr)  # fmt: skip
             told = True
 
@@ -183,23 +185,24 @@ def cmd_models(args: argparse.Namespace) -> int:
         rows.append(
             {"role": model_file.role, "path": str(model_file.path), "bytes": size, "sha256": digest, "status": status}
         )
-    recognizer: dict[str, Any] = {"precision": cfg.recognize.precision}
-    if not problems and cfg.recognize.precision == "int8":
-        # Verified shipped files: build (once) or verify the INT8 copy, as `ocrd run` would at start.
+    used = {"recognizer": {"precision": cfg.recognize.precision}, "detector": {"precision": cfg.detect.precision}}
+    if not problems and "int8" in (cfg.recognize.precision, cfg.detect.precision):
+        # Verified shipped files: build (once) or verify the INT8 copies, as `ocrd run` would at start.
         models = _prepare_models(cfg, verified)
-        recognizer = {"precision": models.precision, "path": str(models.model_set.rec.path),
-                      "sha256": models.verified["rec"].sha256, "fallback_reason": models.fallback_reason}  # fmt: skip
+        for what, role, precision in (("recognizer", "rec", models.precision), ("detector", "det", models.det_precision)):
+            used[what] = {"precision": precision, "path": str(getattr(models.model_set, role).path),
+                          "sha256": models.verified[role].sha256, "fallback_reason": models.fallback_reason}  # fmt: skip
     if args.json:
-        print(json.dumps({"model_set": model_set.name, "files": rows, "recognizer": recognizer,
-                          "problems": problems}, indent=1))  # fmt: skip
+        print(json.dumps({"model_set": model_set.name, "files": rows, **used, "problems": problems}, indent=1))
     else:
         print(f"model set: {model_set.name} - {model_set.description}")
         for row in rows:
             print(f"  {row['role']:<8}{row['status']:<8}{row['bytes']:>12,} B  sha256 {row['sha256']}\n          {row['path']}")
-        if "path" in recognizer and recognizer["precision"] == "int8":
-            print(f"  rec int8 ok      built from rec     sha256 {recognizer['sha256']}\n          {recognizer['path']}")
-        elif recognizer.get("fallback_reason"):
-            print(f"warning: the FP32 recognizer will be used: {recognizer['fallback_reason']}", file=sys.stderr)
+        for what, role in (("recognizer", "rec"), ("detector", "det")):
+            if "path" in used[what] and used[what]["precision"] == "int8":
+                print(f"  {role} int8 ok      built from {role}     sha256 {used[what]['sha256']}\n          {used[what]['path']}")
+            elif used[what].get("fallback_reason") and getattr(cfg, "recognize" if role == "rec" else "detect").precision == "int8":
+                print(f"warning: the FP32 {what} will be used: {used[what]['fallback_reason']}", file=sys.stderr)
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
     return ExitCode.UNAVAILABLE if problems else ExitCode.OK
@@ -277,10 +280,11 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([row.as_dict() for row in rows], ensure_ascii=False, indent=1))
         return ExitCode.OK
-    print(f"{'id':<26}  {'state':<11}  {'inbox':<10}  {'created_at':<24}  {'ms':>7}  {'reason':<16}  rel_path")
+    print(f"{'id':<26}  {'state':<11}  {'inbox':<10}  {'created_at':<24}  {'ms':>7}  {'MiB':>5}  {'reason':<16}  rel_path")
     for row in rows:
         ms = f"{row.total_ms:.0f}" if row.total_ms is not None else "-"
-        print(f"{row.id:<26}  {row.state!s:<11}  {row.inbox:<10}  {row.created_at:<24}  {ms:>7}  "
+        mib = f"{row.peak_rss_mb:.0f}" if row.peak_rss_mb is not None else "-"  # the worker's peak on this file
+        print(f"{row.id:<26}  {row.state!s:<11}  {row.inbox:<10}  {row.created_at:<24}  {ms:>7}  {mib:>5}  "
               f"{row.reason or '-':<16}  {row.rel_path.translate(_CONTROL_ESCAPES)}")  # fmt: skip
     return ExitCode.OK
 

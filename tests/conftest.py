@@ -26,11 +26,11 @@ def session_cache_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def prepared_models(session_cache_dir, tmp_path_factory):
-    """The default models as `ocrd run` prepares them: builds the INT8 recognizer into the session cache."""
+    """The default models as `ocrd run` prepares them: builds the INT8 recognizer and detector into the session cache."""
     from ocrd.config.load import config_from_mapping
     from ocrd.engine.int8.cache import prepare_model_set
 
     cfg = config_from_mapping({"recognize": {"precision": "int8"}}, Path(tmp_path_factory.mktemp("prepare")))
     prepared = prepare_model_set(cfg)
-    assert prepared.precision == "int8", prepared.fallback_reason
+    assert prepared.precisions == "rec int8, det int8", prepared.fallback_reason
     return prepared

@@ -63,7 +63,7 @@ class DaskExecutor:
         self._cfg = cfg
         self._timeout_s = cfg.workers.job_timeout_s
         expected: WorkerIdentity = source_identity(cfg)
-        expected = WorkerIdentity(expected.ocrd_version, expected.model_set, expected.sources, models.precision)
+        expected = WorkerIdentity(expected.ocrd_version, expected.model_set, expected.sources, models.precisions)
         self._conn = Connection(cfg.dask, OcrdWorkerPlugin(cfg, expected), self._on_started, self._on_accepted)
         self._tasks: dict[str, _Task] = {}  # by task key
         self._lock = threading.Lock()

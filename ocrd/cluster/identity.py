@@ -1,5 +1,5 @@
 """What a Dask worker must share with the daemon to take its jobs: the ocrd version, the model files
-(sha256 of each file as shipped or configured) and the recognizer's precision; and how two are compared.
+(sha256 of each file as shipped or configured) and the models' precision; and how two are compared.
 
 Dask's own version check only warns. A worker with other model files or another ocrd would give other
 text for the same file than its neighbours, so it is refused (`ocrd.cluster.plugin`).
@@ -24,7 +24,7 @@ class WorkerIdentity:
     # (role, sha256) of the files the set is made from: the shipped or configured ones, before any INT8 copy
     # (each host builds its own copy from them and checks it with its agreement gate).
     sources: tuple[tuple[str, str], ...]
-    precision: str | None = None  # int8 | fp32 once the model set is prepared; None: not yet known
+    precision: str | None = None  # "rec int8, det int8" once the model set is prepared; None: not yet known
 
     def as_dict(self) -> dict[str, object]:
         return {"ocrd_version": self.ocrd_version, "model_set": self.model_set, "precision": self.precision,
@@ -60,5 +60,5 @@ def differences(expected: WorkerIdentity, actual: WorkerIdentity) -> list[str]:
         if theirs.get(role) != ours.get(role):
             found.append(f"{role} model sha256 {theirs.get(role, 'missing')}, the daemon's is {ours.get(role, 'none')}")
     if None not in (actual.precision, expected.precision) and actual.precision != expected.precision:
-        found.append(f"recognizer precision {actual.precision}, the daemon's is {expected.precision}")
+        found.append(f"model precision {actual.precision}, the daemon's is {expected.precision}")
     return found

@@ -92,7 +92,7 @@ class OcrdWorkerPlugin(WorkerPlugin):
         from ocrd.service.allocator import keep_freed_memory_for_reuse
 
         models = prepare_model_set(cfg)
-        self.identity = identity = replace(identity, precision=models.precision)
+        self.identity = identity = replace(identity, precision=models.precisions)
         if found := differences(self.expected, identity):
             reason = f" ({models.fallback_reason})" if models.fallback_reason else ""
             raise WorkerRefused("; ".join(found) + reason)
@@ -116,7 +116,7 @@ def run_task(job: Job, data: bytes, mtime_s: float) -> EncodedJob:
     """One job on a worker: announce the start, run the pure job function, give the page's memory back."""
     from ocrd.service.allocator import release_freed_memory
     from ocrd.service.pipeline import encode_job
-    from ocrd.service.workers import current_rss_mb
+    from ocrd.service.resident import current_rss_mb, peak_rss_mb, reset_peak_rss
 
     worker = get_worker()
     plugin = worker.plugins.get(PLUGIN_NAME)
@@ -124,9 +124,13 @@ def run_task(job: Job, data: bytes, mtime_s: float) -> EncodedJob:
         # Only possible if the resource outlived the plugin (it was removed by hand): not the file's fault.
         raise RuntimeError(f"worker {worker.address} has no ocrd engine loaded")
     worker.log_event(STARTED_TOPIC, {"key": worker.get_current_task(), "worker": worker.address, "pid": os.getpid()})
+    # The mark is the process's: with several task threads per worker it covers the jobs running beside this one.
+    measured = reset_peak_rss()
     try:
         encoded = encode_job(job, data, plugin.engine, plugin.cfg, mtime_s=mtime_s)
+        peak = peak_rss_mb() if measured else None
     finally:
         if not plugin.cfg.workers.reuse_freed_memory:
             release_freed_memory()
-    return replace(encoded, outcome=replace(encoded.outcome, worker_rss_mb=current_rss_mb()))
+    outcome = replace(encoded.outcome, worker_rss_mb=current_rss_mb(), peak_rss_mb=peak)
+    return replace(encoded, outcome=outcome)

@@ -7,13 +7,14 @@ and `resolve_config_path` checking for `./config.yaml`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ocrd.config.rules import parse_section
-from ocrd.config.schema import Config
+from ocrd.config.schema import PROFILES, Config
 from ocrd.errors import ConfigError
 
 ENV_VAR = "OCRD_CONFIG"
@@ -77,7 +78,18 @@ def config_from_mapping(data: Mapping[str, Any] | None, base_dir: Path) -> Confi
         _check_executor(config, problems)
     if problems:
         raise ConfigError(problems)
-    return config
+    return _with_profile(config)
+
+
+def _with_profile(config: Config) -> Config:
+    """The profile's model set and precisions in the keys left null; a value given explicitly always wins."""
+    profile = PROFILES[config.profile]
+    return replace(
+        config,
+        model_set=config.model_set or profile.model_set,
+        detect=replace(config.detect, precision=config.detect.precision or profile.detect_precision),
+        recognize=replace(config.recognize, precision=config.recognize.precision or profile.recognize_precision),
+    )
 
 
 def default_config() -> Config:

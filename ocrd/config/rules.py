@@ -113,12 +113,16 @@ class IntOrAuto(Rule):
 
 
 class Choice(Rule):
-    def __init__(self, *allowed: str):
+    def __init__(self, *allowed: str, optional: bool = False):
         self.allowed = allowed
+        self.optional = optional  # null allowed
 
-    def check(self, value: Any, base_dir: Path) -> str:
+    def check(self, value: Any, base_dir: Path) -> str | None:
+        if value is None and self.optional:
+            return None
         if not isinstance(value, str) or value not in self.allowed:
-            raise _Invalid(f"must be one of {', '.join(self.allowed)}, got {show_value(value)}")
+            wanted = ", ".join(self.allowed) + (" or null" if self.optional else "")
+            raise _Invalid(f"must be one of {wanted}, got {show_value(value)}")
         return value
 
 
@@ -126,13 +130,17 @@ class Choice(Rule):
 class Text(Rule):
     pattern: str | None = None  # full-match regex
     meaning: str = "a non-empty string"
+    optional: bool = False  # null allowed
 
-    def check(self, value: Any, base_dir: Path) -> str:
+    def check(self, value: Any, base_dir: Path) -> str | None:
+        if value is None and self.optional:
+            return None
         ok = isinstance(value, str) and value != ""
         if ok and self.pattern is not None:
             ok = re.fullmatch(self.pattern, value) is not None
         if not ok:
-            raise _Invalid(f"must be {self.meaning}, got {show_value(value)}")
+            meaning = f"{self.meaning} or null" if self.optional else self.meaning
+            raise _Invalid(f"must be {meaning}, got {show_value(value)}")
         return value
 
 

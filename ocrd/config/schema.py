@@ -32,6 +32,22 @@ class InboxConfig:
     settle_s: float = key(2.0, rules.Float(0, lo_open=True))
 
 
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What a `profile` puts in the keys left null: the model set and each model's precision."""
+
+    model_set: str
+    detect_precision: str
+    recognize_precision: str
+
+
+# The tiny set stays FP32: its INT8 copies were slower and read receipts worse (CER 0.093 vs 0.083, measured;
+# docs/benchmarks.md, "profile: fast").
+PROFILES = {
+    "standard": Profile("ppocrv6-small", detect_precision="int8", recognize_precision="int8"),
+    "fast": Profile("ppocrv6-tiny", detect_precision="fp32", recognize_precision="fp32"),
+}
+
 _MAX_AUTO_WORKERS = 8  # beyond this, memory grows faster than throughput on typical servers
 
 
@@ -98,6 +114,8 @@ class DetectConfig:
     max_candidates: int = key(1000, rules.Int(1))
     min_size_px: int = key(3, rules.Int(1))
     dilate: bool = key(False, rules.Bool())
+    # int8: a quantized copy built once (ocrd.engine.int8.cache); null (None only before loading): the profile's.
+    precision: str | None = key(None, rules.Choice("int8", "fp32", optional=True))
     # null: the model set's own normalisation; set both for a custom detector.
     mean: tuple[float, float, float] | None = key(None, rules.FloatTuple(3, optional=True))
     std: tuple[float, float, float] | None = key(None, rules.FloatTuple(3, positive=True, optional=True))
@@ -129,7 +147,8 @@ class RecognizeConfig:
     max_stretch: float = key(0.05, rules.Float(0, 1))  # widen crops by up to this to share a batch
     crop_margin: float = key(0.1, rules.Float(0, 1))  # cut each line crop this share of its height taller above and below
     min_batch_width_h: float = key(2.0, rules.Float(0, 20))  # narrower batches are padded to this many input heights wide
-    precision: str = key("int8", rules.Choice("int8", "fp32"))  # int8: a quantized copy built once (ocrd.engine.int8.cache)
+    # int8: a quantized copy built once (ocrd.engine.int8.cache); null (None only before loading): the profile's.
+    precision: str | None = key(None, rules.Choice("int8", "fp32", optional=True))
     min_confidence: float = key(0.5, rules.Float(0, 1))  # lines below are dropped
     mean: float = key(0.5, rules.Float())
     std: float = key(0.5, rules.Float(0, lo_open=True))
@@ -246,7 +265,9 @@ class Config:
     duplicates: str = key("skip", rules.Choice("skip", "reprocess"))
     max_attempts: int = key(3, rules.Int(1))
     rescan_interval_s: float = key(60.0, rules.Float(0, lo_open=True))
-    model_set: str = key("ppocrv6-small", rules.Text())  # the models module checks the name
+    profile: str = key("standard", rules.Choice(*PROFILES))  # what model_set and the precisions left null mean
+    # None only before loading: config_from_mapping puts the profile's in (ocrd.config.load), as for precision.
+    model_set: str | None = key(None, rules.Text(optional=True))  # the models module checks the name
     workers: WorkersConfig = section(WorkersConfig)
     intake: IntakeConfig = section(IntakeConfig)
     detect: DetectConfig = section(DetectConfig)

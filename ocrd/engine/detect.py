@@ -129,7 +129,8 @@ class TextDetector:
     def params(self) -> DetectParams:
         return self._params
 
-    def detect(self, image: np.ndarray) -> list[DetectedBox]:
+    def input_batch(self, image: np.ndarray) -> np.ndarray:
+        """The model's input for a BGR page: resized by the policy, normalised, NCHW float32."""
         page_h, page_w = image.shape[:2]
         in_h, in_w = detector_input_size(page_h, page_w, self._params)
         interpolation = cv2.INTER_AREA if in_h * in_w < page_h * page_w else cv2.INTER_LINEAR
@@ -137,6 +138,9 @@ class TextDetector:
         tensor = resized.astype(np.float32)
         tensor *= self._scale
         tensor += self._offset
-        batch = np.ascontiguousarray(tensor.transpose(2, 0, 1)[np.newaxis])
-        prob = self._model.run(batch)[0, 0]
+        return np.ascontiguousarray(tensor.transpose(2, 0, 1)[np.newaxis])
+
+    def detect(self, image: np.ndarray) -> list[DetectedBox]:
+        page_h, page_w = image.shape[:2]
+        prob = self._model.run(self.input_batch(image))[0, 0]
         return boxes_from_probability_map(prob, page_h, page_w, self._params)

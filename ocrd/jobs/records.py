@@ -40,6 +40,7 @@ class Outcome:
     outputs: tuple[str, ...] = field(default_factory=tuple)
     worker_pid: int = 0
     worker_rss_mb: float = 0.0  # resident memory of the worker after the job, for recycling
+    peak_rss_mb: float | None = None  # the worker's peak resident memory during the job; None: not measurable here
     # Set when an output was left out on purpose (ocrd.errors.Reason, e.g. pdf_encrypted) and why; the
     # job is still done, the rest of its outputs written.
     reason: str | None = None

@@ -122,6 +122,7 @@ class JobRow:
     duplicate_of: str | None
     not_before: str | None
     submitted_by: str | None = None  # the API token's name for an upload; None for a dropped file
+    peak_rss_mb: float | None = None  # the worker's peak resident memory while it read the file (MiB)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready mapping (for `ocrd jobs --json`)."""
@@ -147,7 +148,7 @@ def decode_row(values: Mapping[str, Any]) -> JobRow:
 DONE_FIELDS = frozenset(
     {
         "sha256", "size_bytes", "decode_ms", "detect_ms", "classify_ms", "recognize_ms", "total_ms",
-        "pages", "lines", "mean_confidence", "outputs", "worker_pid", "ocrd_version", "model_set",
+        "pages", "lines", "mean_confidence", "outputs", "worker_pid", "ocrd_version", "model_set", "peak_rss_mb",
         "reason", "error",  # a done job's omitted output (the searchable PDF of an encrypted PDF), else None
     }
 )  # fmt: skip

@@ -72,6 +72,12 @@ def _migrate_v2(db: sqlite_utils.Database) -> None:
     )
 
 
+def _migrate_v3(db: sqlite_utils.Database) -> None:
+    # The worker's peak resident memory while it read the file (MiB): what a page cost, so a user can
+    # see which inputs are expensive and size workers.count and MemoryMax from real figures.
+    db.execute("ALTER TABLE jobs ADD COLUMN peak_rss_mb REAL")
+
+
 # Ordered: MIGRATIONS[n - 1] takes the schema from version n - 1 to n. Append, never edit a shipped one.
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migrate_v1, _migrate_v2)
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migrate_v1, _migrate_v2, _migrate_v3)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -256,23 +256,26 @@ def _check_models(cfg: Config, report: CheckReport) -> list[Problem]:
             problems.append(Problem(ProblemKind.UNAVAILABLE, str(exc)))
         else:
             report.models.append(model_file.role)
-    if not problems and cfg.recognize.precision == "int8":
-        report.notes.append(_int8_note(cfg, model_set.rec, digests["rec"]))
+    if not problems:
+        for source, precision in ((model_set.rec, cfg.recognize.precision), (model_set.det, cfg.detect.precision)):
+            if precision == "int8":
+                report.notes.append(_int8_note(cfg, source, digests[source.role]))
     return problems
 
 
-def _int8_note(cfg: Config, rec: ModelFile, rec_sha256: str) -> str:
-    """Whether the INT8 recognizer is ready; never a problem (the daemon builds it, or falls back to FP32)."""
+def _int8_note(cfg: Config, source: ModelFile, source_sha256: str) -> str:
+    """Whether the INT8 copy of `source` is ready; never a problem (the daemon builds it, or falls back to FP32)."""
+    what = {"rec": "recognizer", "det": "detector"}[source.role]
     cache_dir = cache_dir_for(cfg)
-    state, found, _ = cache_state(cache_dir, rec, rec_sha256)
+    state, found, _ = cache_state(cache_dir, source, source_sha256)
     if state is CacheState.READY:
-        return f"INT8 recognizer ready: {found.path}"  # type: ignore[union-attr]
+        return f"INT8 {what} ready: {found.path}"  # type: ignore[union-attr]
     if state is CacheState.DAMAGED:
-        return f"INT8 recognizer {found.path} does not match its record; `ocrd run` rebuilds it (one to two minutes)"  # type: ignore[union-attr]
+        return f"INT8 {what} {found.path} does not match its record; `ocrd run` rebuilds it (one to two minutes)"  # type: ignore[union-attr]
     if not _writable_or_creatable(cache_dir):
-        return (f"INT8 recognizer not built and cache_dir {cache_dir} is not writable: "
-                "`ocrd run` will use the slower FP32 recognizer")  # fmt: skip
-    return f"INT8 recognizer not built yet: `ocrd run` builds it into {cache_dir} at start (one to two minutes, once)"
+        return (f"INT8 {what} not built and cache_dir {cache_dir} is not writable: "
+                f"`ocrd run` will use the slower FP32 {what}")  # fmt: skip
+    return f"INT8 {what} not built yet: `ocrd run` builds it into {cache_dir} at start (one to two minutes, once)"
 
 
 def _writable_or_creatable(path: Path) -> bool:

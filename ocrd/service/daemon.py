@@ -131,7 +131,7 @@ class Daemon:
         log.info(
             "daemon_started", version=__version__, workers=self.workers, threads=self.threads,
             executor=self.cfg.executor,
-            recognizer=models.precision,
+            recognizer=models.precision, detector=models.det_precision,
             inboxes=[i.name for i in self.cfg.inboxes], watch_modes=self._admission.watch_modes,
         )  # fmt: skip
         self.notifier.ready(self._status_text())

@@ -134,7 +134,7 @@ class Dispatcher:
         self.stats.done += 1
         self.durations.observe(time.monotonic() - flight.submitted_s)
         log.info("job_done", job_id=row.id, rel_path=row.rel_path, pages=outcome.pages, lines=outcome.lines,
-                 total_ms=outcome.total_ms)  # fmt: skip
+                 total_ms=outcome.total_ms, peak_rss_mb=outcome.peak_rss_mb)  # fmt: skip
         dispose_original(self.cfg, row, flight.inbox, Path(row.work_path))
         if pool.note_worker_memory(outcome.worker_rss_mb):
             log.warning("workers_recycled", job_id=row.id, worker_rss_mb=round(outcome.worker_rss_mb),

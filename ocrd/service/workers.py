@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pebble
 
 from ocrd.service.allocator import keep_freed_memory_for_reuse, release_freed_memory
+from ocrd.service.resident import current_rss_mb, peak_rss_mb, reset_peak_rss
 from ocrd.service.executor import ExecutorHealth, WorkerCrashed
 from ocrd.errors import InputError, Reason, UnavailableError
 
@@ -76,22 +77,14 @@ def run_job(job: Job, engine: OcrEngine, cfg: Config) -> Outcome:
     """
     from ocrd.service.pipeline import process_file
 
+    measured = reset_peak_rss()
     try:
         outcome = process_file(job, engine, cfg)
+        peak = peak_rss_mb() if measured else None  # before the release: the page's buffers are still counted
     finally:
         if not cfg.workers.reuse_freed_memory:
             release_freed_memory()
-    return replace(outcome, worker_rss_mb=current_rss_mb())
-
-
-def current_rss_mb() -> float:
-    """Resident set size of this process now (not the peak), from /proc."""
-    try:
-        with open("/proc/self/statm", encoding="ascii") as handle:
-            pages = int(handle.read().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
-    except (OSError, ValueError, IndexError):
-        return 0.0
+    return replace(outcome, worker_rss_mb=current_rss_mb(), peak_rss_mb=peak)
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,7 +58,10 @@ def test_int8_recognizer_state_is_a_note_never_a_problem(tmp_path, prepared_mode
     proc = ocrd_check(write_config(tmp_path, "recognize: {precision: int8}\ncache_dir: empty-cache\n"))
     assert proc.returncode == 0, proc.stderr
     assert f"note: INT8 recognizer not built yet: `ocrd run` builds it into {tmp_path / 'empty-cache'}" in proc.stdout
-    assert "INT8" not in ocrd_check(write_config(tmp_path, "recognize: {precision: fp32}\n")).stdout
+    assert f"note: INT8 detector not built yet: `ocrd run` builds it into {tmp_path / 'empty-cache'}" in proc.stdout
+    assert "INT8 detector ready" in ocrd_check(write_config(tmp_path, "recognize: {precision: fp32}\n")).stdout
+    fp32 = "recognize: {precision: fp32}\ndetect: {precision: fp32}\n"
+    assert "INT8" not in ocrd_check(write_config(tmp_path, fp32)).stdout
 
 
 def test_invalid_config_exits_78_with_one_line_per_problem(tmp_path):

@@ -27,17 +27,17 @@ from ocrd.service.executor import executor_status_line  # noqa: E402
 from ocrd.service.health import MetricsExporter, HealthSnapshot, healthz_document  # noqa: E402
 from ocrd.service.workers import classify_failure  # noqa: E402
 
-DAEMON = WorkerIdentity("1.0", "ppocrv6-small", (("det", "aa"), ("rec", "bb")), "int8")
+DAEMON = WorkerIdentity("1.0", "ppocrv6-small", (("det", "aa"), ("rec", "bb")), "rec int8, det int8")
 
 
 def test_a_worker_matching_the_daemon_passes_and_each_difference_is_named():
     assert differences(DAEMON, DAEMON) == []
     assert differences(DAEMON, WorkerIdentity("1.0", "ppocrv6-small", DAEMON.sources, None)) == []  # not prepared yet
-    odd = WorkerIdentity("1.1", "ppocrv6-small", (("det", "aa"), ("rec", "cc")), "fp32")
+    odd = WorkerIdentity("1.1", "ppocrv6-small", (("det", "aa"), ("rec", "cc")), "rec int8, det fp32")
     assert differences(DAEMON, odd) == [
         "ocrd 1.1, the daemon runs 1.0",
         "rec model sha256 cc, the daemon's is bb",
-        "recognizer precision fp32, the daemon's is int8",
+        "model precision rec int8, det fp32, the daemon's is rec int8, det int8",
     ]
 
 
@@ -64,7 +64,7 @@ class _DaskFuture:
 def executor(tmp_path):
     cfg = config_from_mapping({"executor": "dask", "dask": {"scheduler": "tcp://127.0.0.1:9"},
                                "workers": {"job_timeout_s": 5}}, tmp_path)  # fmt: skip
-    ex = DaskExecutor(cfg, SimpleNamespace(precision="int8"))  # never connected: no network in a unit test
+    ex = DaskExecutor(cfg, SimpleNamespace(precisions="rec int8, det int8"))  # never connected: no network in a unit test
     yield ex
     ex.close()
 

@@ -163,7 +163,7 @@ def test_valid_values_are_typed(tmp_path):
         ({"workers": {"count": 0}}, "workers.count: must be auto or an integer >= 1, got 0"),
         ({"workers": {"count": "many"}}, "workers.count: must be auto or an integer >= 1, got 'many'"),
         ({"on_success": "move"}, "on_success: must be one of archive, delete, keep, got 'move'"),
-        ({"model_set": ""}, "model_set: must be a non-empty string, got ''"),
+        ({"model_set": ""}, "model_set: must be a non-empty string or null, got ''"),
         ({"outbox": None}, "outbox: must be a path, got null"),
         ({"outbox": 5}, "outbox: must be a path, got 5"),
         ({"recognize": {"charset": 3}}, "recognize.charset: must be a path or null, got 3"),
@@ -203,7 +203,7 @@ def test_bool_is_not_a_float():
 
 def test_empty_section_means_defaults():
     cfg = config_from_mapping({"detect": None, "workers": {}}, Path("/base"))
-    assert cfg.detect == DetectConfig()
+    assert cfg.detect == dataclasses.replace(DetectConfig(), precision="int8")  # null filled in by the profile
     assert cfg.workers == WorkersConfig()
 
 
@@ -443,3 +443,41 @@ def test_explicit_pool_shape():
     assert pool_shape(8, 16, "auto") == (16, 1)
     assert pool_shape(8, "auto", 4) == (8, 4)  # explicit threads are not capped by the auto count
     assert WorkersConfig(count=2, intra_op_threads=5).resolved_threads(4) == 5
+
+
+# --------------------------------------------------------------------------- profile
+
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        ({}, "ppocrv6-small"),
+        ({"profile": "fast"}, "ppocrv6-tiny"),
+        ({"profile": "fast", "model_set": None}, "ppocrv6-tiny"),
+        ({"profile": "fast", "model_set": "ppocrv6-small"}, "ppocrv6-small"),  # an explicit set wins
+        ({"profile": "standard", "model_set": "ppocrv5-mobile"}, "ppocrv5-mobile"),
+    ],
+)
+def test_the_profile_picks_the_model_set_unless_one_is_named(tmp_path, data, expected):
+    assert config_from_mapping(data, tmp_path).model_set == expected
+
+
+@pytest.mark.parametrize(
+    "data, det, rec",
+    [
+        ({}, "int8", "int8"),
+        ({"profile": "fast"}, "fp32", "fp32"),
+        ({"profile": "fast", "detect": {"precision": "int8"}}, "int8", "fp32"),
+        ({"recognize": {"precision": "fp32"}}, "int8", "fp32"),
+        ({"detect": {"precision": None}, "recognize": {"precision": None}}, "int8", "int8"),
+    ],
+)
+def test_the_profile_picks_each_precision_left_null(tmp_path, data, det, rec):
+    cfg = config_from_mapping(data, tmp_path)
+    assert (cfg.detect.precision, cfg.recognize.precision) == (det, rec)
+
+
+def test_an_unknown_profile_is_refused(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        config_from_mapping({"profile": "turbo"}, tmp_path)
+    assert "profile: must be one of" in str(err.value) and "fast" in str(err.value)

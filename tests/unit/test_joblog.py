@@ -76,7 +76,7 @@ def outcome(job_id: str, **overrides) -> dict:
         "job_id": job_id, "sha256": "ab" * 32, "size_bytes": 1234, "format": "jpeg", "pages": 2, "lines": 17,
         "mean_confidence": 0.93, "decode_ms": 5.5, "detect_ms": 40.25, "classify_ms": 3.0, "recognize_ms": 60.0,
         "total_ms": 110.0, "outputs": ("/out/a/scan.json", "/out/a/scan.txt"), "worker_pid": 4242,
-        "ocrd_version": "0.1.0", "model_set": "ppocrv6-small",
+        "ocrd_version": "0.1.0", "model_set": "ppocrv6-small", "peak_rss_mb": 412.5,
     }  # fmt: skip
     fields.update(overrides)
     return fields
@@ -90,10 +90,10 @@ def raw(db_path: Path) -> sqlite3.Connection:
 
 
 def test_empty_file_migrates_to_the_current_version_with_the_design_columns(log, db_path):
-    assert SCHEMA_VERSION == 2  # v2: submitted_by (the API token of an upload)
-    assert log.schema_version == 2
+    assert SCHEMA_VERSION == 3  # v2: submitted_by (the API token of an upload); v3: peak_rss_mb
+    assert log.schema_version == 3
     with raw(db_path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
         cols = [r[1] for r in conn.execute("PRAGMA table_info(jobs)")]
         indexes = {r[1]: [c[2] for c in conn.execute(f"PRAGMA index_info({r[1]})")]
                    for r in conn.execute("PRAGMA index_list(jobs)")}  # fmt: skip
@@ -105,7 +105,7 @@ def test_empty_file_migrates_to_the_current_version_with_the_design_columns(log,
     assert indexes["jobs_submitted_by_created_at"] == ["submitted_by", "created_at"]
 
 
-def test_a_version_1_log_migrates_to_2_and_keeps_its_rows(db_path, clock):
+def test_a_version_1_log_migrates_to_the_current_version_and_keeps_its_rows(db_path, clock):
     from ocrd.jobs.schema import MIGRATIONS
 
     with raw(db_path) as conn:  # a job log as the first release wrote it
@@ -116,8 +116,8 @@ def test_a_version_1_log_migrates_to_2_and_keeps_its_rows(db_path, clock):
         conn.execute("INSERT INTO jobs (id, inbox, rel_path, size_bytes, state, created_at, work_path)"
                      " VALUES ('j1', 'scans', 'a.jpg', 3, 'queued', '2026-01-01T00:00:00.000Z', '/w/a.jpg')")  # fmt: skip
     with JobLog(db_path, clock=clock) as log:
-        assert log.schema_version == 2
-        assert log.get("j1").submitted_by is None
+        assert log.schema_version == 3
+        assert log.get("j1").submitted_by is None and log.get("j1").peak_rss_mb is None
         mine = log.add_queued("scans", "b.jpg", "/w/b.jpg", 5, submitted_by="scanner")
         assert [r.id for r in log.list_jobs(submitted_by="scanner")] == [mine.id]
 
@@ -224,6 +224,7 @@ def test_finish_done_stores_the_outcome(log, clock):
         "ab" * 32, 4242, "0.1.0", "ppocrv6-small",
     )  # fmt: skip
     assert done.reason is None and done.error is None
+    assert done.peak_rss_mb == 412.5
 
 
 def test_outputs_are_a_json_list_in_the_table(log, db_path):

@@ -1,11 +1,12 @@
-"""Building the INT8 recognizer, in the child process ocrd.engine.int8.cache spawns: calibrate, quantize, gate, write.
+"""Building an INT8 recognizer or detector, in the child process ocrd.engine.int8.cache spawns: calibrate, quantize, gate, write.
 
-The FP32 model reads the rendered pages shipped in `ocrd/engine/int8/calibration/`, made to look scanned; the
-recognizer inputs it produces calibrate onnxruntime's `quantize_static` (QDQ, convolution weights INT8
-per channel, activations UINT8); the convolutions whose inputs 8 bits represent worst are left FP32
-(`_sensitive_convolutions`); the copy must read the clean pages like the FP32 model (MIN_AGREEMENT);
-then file and record are written atomically, the record last. Only this module imports onnx and
-onnxruntime.quantization, and only the build child imports this module.
+The FP32 engine reads the rendered pages shipped in `ocrd/engine/int8/calibration/`, made to look scanned;
+the inputs it hands the model being quantized (line crops for the recognizer, resized pages for the
+detector) calibrate onnxruntime's `quantize_static` (QDQ, convolution weights INT8 per channel,
+activations UINT8); the convolutions whose inputs 8 bits represent worst are left FP32
+(`_sensitive_convolutions`); the engine with the copy must read the clean pages like the FP32 engine
+(MIN_AGREEMENT); then file and record are written atomically, the record last. Only this module imports
+onnx and onnxruntime.quantization, and only the build child imports this module.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from ocrd.cpus import available_cpus
 from ocrd.durable import fsync_dir, fsync_file
-from ocrd.engine.int8.recipe import RECIPE, Int8BuildError, record_path
+from ocrd.engine.int8.recipe import RECIPES, Int8BuildError, record_path
 from ocrd.engine.models import ModelFile, ModelSet, file_sha256, model_set_from_config
 
 if TYPE_CHECKING:
@@ -33,10 +34,14 @@ if TYPE_CHECKING:
 # does, to at least this agreement, or it is discarded; a bad build (another CPU's kernels, a custom
 # model that quantizes badly) then costs speed, never text. Measured: 0.99+ for the shipped model.
 MIN_AGREEMENT = 0.97
-# Convolutions whose input keeps less signal than this in 8 bits stay FP32 (_sensitive_convolutions).
-MIN_SQNR_DB = 40.0
-# Every n-th calibration batch feeds that sensitivity analysis (it keeps all activations in memory).
-SENSITIVITY_EVERY = 25
+# Convolutions whose input keeps less signal than this in 8 bits stay FP32 (_sensitive_convolutions), per
+# role. The detector's threshold is lower: its probability map is thresholded, not decoded character by
+# character, and at 40 dB 15 of its 83 convolutions would stay FP32 for no measured gain (30 dB: 4;
+# docs/benchmarks.md, "INT8 detector").
+MIN_SQNR_DB = {"rec": 40.0, "det": 30.0}
+# Every n-th calibration batch feeds that sensitivity analysis (it keeps all activations in memory):
+# the recognizer has hundreds of line batches, the detector one input per page.
+SENSITIVITY_EVERY = {"rec": 25, "det": 4}
 CALIBRATION_DIR = Path(__file__).parent / "calibration"
 
 
@@ -81,13 +86,14 @@ def text_agreement(reference: list[str], candidate: list[str]) -> float:
 
 
 def _sensitive_convolutions(
-    prepared: Path, quantized: Path, float_feed: CalibrationDataReader, qdq_feed: CalibrationDataReader
+    prepared: Path, quantized: Path, float_feed: CalibrationDataReader, qdq_feed: CalibrationDataReader,
+    min_sqnr_db: float,
 ) -> dict[str, float]:
     """Convolutions whose input activation loses most in 8 bits: {node name: signal-to-quantization-noise dB}.
 
     onnxruntime's QDQ debugging tools run the float and the fully quantized model on calibration
     batches and compare each quantized tensor before and after its quantize/dequantize pair. Inputs
-    below MIN_SQNR_DB (measured on the shipped model: 28-37 dB for ten of them, all after residual or
+    below `min_sqnr_db` (measured on the shipped recognizer, at 40 dB: 28-37 dB for ten of them, all after residual or
     activation arithmetic with a wide range) are left in FP32; their convolutions cost ~10 % of the
     speed gain and carry most of the accuracy loss (docs/benchmarks.md, "INT8 recognizer").
     """
@@ -110,7 +116,7 @@ def _sensitive_convolutions(
     sensitive: dict[str, float] = {}
     for tensor, error in errors.items():
         sqnr = error.get("qdq_err")
-        if tensor in convolutions_of and sqnr is not None and float(sqnr) < MIN_SQNR_DB:
+        if tensor in convolutions_of and sqnr is not None and float(sqnr) < min_sqnr_db:
             sensitive.update({name: float(sqnr) for name in convolutions_of[tensor]})
     return sensitive
 
@@ -127,16 +133,65 @@ def copy_metadata(source: Path, quantized: Path) -> None:
     onnx.save(result, str(quantized))
 
 
-def _agreement(cfg: Config, fp32_set: ModelSet, quantized: Path) -> float:
-    """text_agreement of the FP32 and the quantized recognizer on the clean calibration pages."""
+def _agreement(cfg: Config, fp32_set: ModelSet, role: str, quantized: Path) -> float:
+    """text_agreement of the FP32 engine and the engine with the quantized `role` model on the clean calibration pages."""
     from ocrd.engine.ocr_engine import OcrEngine, settings_from_config
 
     threads = available_cpus()
     readings: list[list[str]] = []
-    for model_set in (fp32_set, replace(fp32_set, rec=ModelFile("rec", quantized, None))):
+    for model_set in (fp32_set, replace(fp32_set, **{role: ModelFile(role, quantized, None)})):
         engine = OcrEngine(model_set, settings_from_config(cfg), intra_op_threads=threads, verify=False)
         readings.append([line.text for page in calibration_pages(scanned=False) for line in engine.read(page).lines])
     return text_agreement(readings[0], readings[1])
+
+
+# The sensitivity analysis holds every convolution's output for every sample it is fed, float and
+# quantized: whole detector inputs (1280 px pages) took the build child past 12 GiB, eight 512 px squares
+# 4.1 GiB. The detector is calibrated on the middle 640 px of each input (text at the size the detector
+# sees it, margins left out) and analysed on every 4th of those cut to 320 px: the child then peaks at
+# about 1.5 GiB (docs/benchmarks.md, "INT8 detector").
+_DET_CALIBRATION_SIDE_PX = 640
+_DET_SENSITIVITY_SIDE_PX = 320
+
+
+def _middle(batch: np.ndarray, side_px: int) -> np.ndarray:
+    """The centred square of an NCHW batch at most `side_px` on a side, on the detector's 32-pixel grid."""
+    height, width = batch.shape[2:]
+    h, w = min(height, side_px), min(width, side_px)
+    top, left = (height - h) // 64 * 32, (width - w) // 64 * 32
+    return batch[:, :, top : top + h, left : left + w].copy()  # C-contiguous, as onnxruntime wants
+
+
+def _sensitivity_sample(batches: list[np.ndarray], role: str) -> list[np.ndarray]:
+    """Every n-th calibration batch; the detector's cut smaller still (the analysis runs two models on them)."""
+    sample = batches[:: SENSITIVITY_EVERY[role]]
+    return [_middle(batch, _DET_SENSITIVITY_SIDE_PX) for batch in sample] if role == "det" else sample
+
+
+def _calibration_batches(cfg: Config, fp32_set: ModelSet, role: str) -> list[np.ndarray]:
+    """The inputs the FP32 engine hands the `role` model while it reads the scanned-look calibration pages."""
+    import cv2
+
+    from ocrd.engine.ocr_engine import OcrEngine, settings_from_config
+
+    settings = settings_from_config(cfg)
+    if role == "det":
+        engine = OcrEngine(fp32_set, settings, intra_op_threads=available_cpus())
+        # Each page as rendered and at half its size: the detector enlarges small pages (receipt photos,
+        # 100-dpi forms) toward its limit, so it also sees text twice as large on the same input size.
+        pages = [page for full in calibration_pages()
+                 for page in (full, cv2.resize(full, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA))]  # fmt: skip
+        return [_middle(engine.detector_input(page), _DET_CALIBRATION_SIDE_PX) for page in pages]
+    # Calibrated on line crops cut at the detected box (no recognize.crop_margin): measured against a
+    # copy calibrated on the wider crops it then reads, it keeps word F1 0.996 vs 0.986 on 300-dpi
+    # pages, receipts and forms equal (docs/benchmarks.md, session 7).
+    # Nor padded to recognize.min_batch_width_h (issue 14): the batches stay those recipe r3 was
+    # built from, so the copy stays the same file; only short crops would gain zero columns.
+    settings = replace(settings, recognize=replace(settings.recognize, crop_margin=0.0, min_batch_width_h=0.0))
+    # The detector as shipped finds the lines to crop, whatever detect.precision says: the recognizer's
+    # copy must not depend on the detector's.
+    engine = OcrEngine(fp32_set, settings, intra_op_threads=available_cpus())
+    return [batch for page in calibration_pages() for batch in engine.recognizer_inputs(page)]
 
 
 def build(cfg: Config, source: ModelFile, source_sha256: str, target: Path) -> None:
@@ -150,24 +205,14 @@ def build(cfg: Config, source: ModelFile, source_sha256: str, target: Path) -> N
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from ocrd.engine.ocr_engine import OcrEngine, settings_from_config
-
     started = time.monotonic()
+    role = source.role
     fp32_set = model_set_from_config(cfg)
     if file_sha256(source.path) != source_sha256:
         raise Int8BuildError(f"{source.path} changed while the INT8 copy was being prepared")
-    # Calibrated on line crops cut at the detected box (no recognize.crop_margin): measured against a
-    # copy calibrated on the wider crops it then reads, it keeps word F1 0.996 vs 0.986 on 300-dpi
-    # pages, receipts and forms equal (docs/benchmarks.md, session 7).
-    settings = settings_from_config(cfg)
-    # Nor padded to recognize.min_batch_width_h (issue 14): the batches stay those recipe r3 was
-    # built from, so the copy stays the same file; only short crops would gain zero columns.
-    settings = replace(settings, recognize=replace(settings.recognize, crop_margin=0.0, min_batch_width_h=0.0))
-    engine = OcrEngine(fp32_set, settings, intra_op_threads=available_cpus())
-    batches = [batch for page in calibration_pages() for batch in engine.recognizer_inputs(page)]
+    batches = _calibration_batches(cfg, fp32_set, role)
     if not batches:
         raise Int8BuildError("the calibration pages produced no text lines")
-    del engine
     original = onnx.load(str(source.path))
     input_name = original.graph.input[0].name
 
@@ -191,18 +236,18 @@ def build(cfg: Config, source: ModelFile, source_sha256: str, target: Path) -> N
                         activation_type=QuantType.QUInt8, op_types_to_quantize=["Conv"])  # fmt: skip
         # First every convolution, then again without those whose input 8 bits represent worst.
         quantize_static(str(prepared), str(quantized), Feed(), **settings)
-        sample = batches[::SENSITIVITY_EVERY]
-        sensitive = _sensitive_convolutions(prepared, quantized, Feed(sample), Feed(sample))
+        sample = _sensitivity_sample(batches, role)
+        sensitive = _sensitive_convolutions(prepared, quantized, Feed(sample), Feed(sample), MIN_SQNR_DB[role])
         quantize_static(str(prepared), str(quantized), Feed(), nodes_to_exclude=sorted(sensitive), **settings)
         copy_metadata(source.path, quantized)
-        agreement = _agreement(cfg, fp32_set, quantized)
+        agreement = _agreement(cfg, fp32_set, role, quantized)
         if agreement < MIN_AGREEMENT:
             raise Int8BuildError(f"the INT8 copy reads the check pages too differently from the FP32 model "
                                  f"(agreement {agreement:.3f} < {MIN_AGREEMENT}); keeping FP32")  # fmt: skip
         fsync_file(quantized)
         os.replace(quantized, target)
         record = {
-            "recipe": RECIPE,
+            "recipe": RECIPES[role],
             "sha256": file_sha256(target),
             "source": str(source.path),
             "source_sha256": source_sha256,

@@ -1,8 +1,9 @@
-"""The INT8 recognizer's cache: where the quantized copy lives, whether it is intact, when to build it.
+"""The INT8 models' cache: where the quantized copies of the recognizer and detector live, whether they are intact, when to build them.
 
-Why: recognition is most of a page's time, and with 8-bit dot-product instructions (AVX-512-VNNI,
-AVX-VNNI, Arm dotprod) its convolutions run much faster in INT8: ~30 % more pages per minute on the
-eval receipts, every accuracy bar still met (docs/benchmarks.md, "INT8 recognizer").
+Why: detection and recognition are nearly all of a page's time, and with 8-bit dot-product
+instructions (AVX-512-VNNI, AVX-VNNI, Arm dotprod) their convolutions run much faster in INT8: the
+recognizer ~30 % more pages per minute on the eval receipts, the detector ~3x faster per page
+(docs/benchmarks.md, "INT8 recognizer" and "INT8 detector").
 
 How: built once, never downloaded, by `ocrd.engine.int8.build` in a spawned child process (so the calling
 process never imports onnx or holds the calibration data). The file goes into the cache directory
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from ocrd.errors import ModelError
 from ocrd.logs import get_logger
-from ocrd.engine.int8.recipe import RECIPE, Int8BuildError, cached_path, record_path
+from ocrd.engine.int8.recipe import QUANTIZED_ROLES, RECIPES, Int8BuildError, cached_path, record_path
 from ocrd.engine.models import ModelFile, ModelSet, VerifiedFile, model_set_from_config
 
 if TYPE_CHECKING:
@@ -42,16 +43,23 @@ log = get_logger("ocrd.int8")
 # Longest a build (or the wait for another process's build) may take; 1-2 minutes on 2 cores.
 BUILD_TIMEOUT_S = 900.0
 _LOCK_NAME = ".int8-build.lock"
+_ROLE_NAMES = {"rec": "recognizer", "det": "detector"}
 
 
 @dataclass(frozen=True, slots=True)
 class PreparedModels:
-    """The model files a run uses, each verified, and why the FP32 recognizer is used if INT8 was asked for."""
+    """The model files a run uses, each verified, and why an FP32 model is used where INT8 was asked for."""
 
     model_set: ModelSet
     verified: dict[str, VerifiedFile]
     precision: str  # the recognizer's: int8 | fp32
-    fallback_reason: str | None = None
+    fallback_reason: str | None = None  # the first role's that fell back
+    det_precision: str = "fp32"  # the detector's: int8 | fp32
+
+    @property
+    def precisions(self) -> str:
+        """Both models' precision in one phrase ("rec int8, det int8"): a Dask worker must match the daemon's."""
+        return f"rec {self.precision}, det {self.det_precision}"
 
 
 def cache_dir_for(cfg: Config, environ: os._Environ[str] | dict[str, str] = os.environ) -> Path:
@@ -107,11 +115,11 @@ def lookup(
     record = _record(path)
     if record is None or not path.is_file():
         return None
-    if record.get("recipe") != RECIPE or record.get("source_sha256") != source_sha256:
+    if record.get("recipe") != RECIPES[source.role] or record.get("source_sha256") != source_sha256:
         return None
     if _built_by_other_runtime(record, runtime_version) or not isinstance(record.get("sha256"), str):
         return None
-    return ModelFile("rec", path, record["sha256"])
+    return ModelFile(source.role, path, record["sha256"])
 
 
 def prepare_model_set(
@@ -120,26 +128,40 @@ def prepare_model_set(
     waiting: Callable[[], None] | None = None,
     earlier: Mapping[str, VerifiedFile] | None = None,
 ) -> PreparedModels:
-    """The configured model set, verified, with the recognizer replaced by its INT8 copy if so configured.
+    """The configured model set, verified, with the recognizer and the detector replaced by their INT8
+    copies where `recognize.precision` / `detect.precision` ask for it.
 
-    Builds the copy on first use (one to two minutes); `waiting` is called every few seconds meanwhile
+    Builds a copy on first use (one to two minutes each); `waiting` is called every few seconds meanwhile
     (the daemon pings systemd's watchdog from it). `earlier`: the caller's own verification of the
-    shipped files by role, not hashed again while unchanged. Raises ModelError only for the FP32 files.
+    shipped files by role, not hashed again while unchanged. Raises ModelError only for the FP32 files;
+    a copy that cannot be built leaves that role in FP32 (the other is unaffected).
     """
     model_set = model_set_from_config(cfg)
     earlier = earlier or {}
     verified = {f.role: f.verify_once(earlier.get(f.role)) for f in model_set.files()}
-    if cfg.recognize.precision != "int8":
-        return PreparedModels(model_set, verified, "fp32")
+    wanted = {"rec": cfg.recognize.precision, "det": cfg.detect.precision}
+    precision = dict.fromkeys(QUANTIZED_ROLES, "fp32")
+    reasons: list[str] = []
     cache_dir = cache_dir_for(cfg)
-    try:
-        int8, int8_verified = _cached_or_built(cfg, cache_dir, model_set.rec, verified["rec"].sha256, waiting)
-    except (ModelError, OSError) as exc:
-        reason = str(exc) if isinstance(exc, ModelError) else f"{exc.strerror or exc}: {getattr(exc, 'filename', '')}"
-        log.warning("int8_unavailable", reason=reason, cache_dir=str(cache_dir),
-                    hint="using the FP32 recognizer; fix the cause or set recognize.precision: fp32")  # fmt: skip
-        return PreparedModels(model_set, verified, "fp32", fallback_reason=reason)
-    return PreparedModels(replace(model_set, rec=int8), verified | {"rec": int8_verified}, "int8")
+    for role in QUANTIZED_ROLES:
+        if wanted[role] != "int8":
+            continue
+        source = getattr(model_set, role)
+        try:
+            int8, int8_verified = _cached_or_built(cfg, cache_dir, source, verified[role].sha256, waiting)
+        except (ModelError, OSError) as exc:
+            reason = str(exc) if isinstance(exc, ModelError) else f"{exc.strerror or exc}: {getattr(exc, 'filename', '')}"
+            key = "recognize" if role == "rec" else "detect"
+            log.warning("int8_unavailable", role=role, reason=reason, cache_dir=str(cache_dir),
+                        hint=f"using the FP32 {_ROLE_NAMES[role]}; fix the cause or set {key}.precision: fp32")  # fmt: skip
+            reasons.append(reason)
+            continue
+        model_set = replace(model_set, **{role: int8})
+        verified = verified | {role: int8_verified}
+        precision[role] = "int8"
+    return PreparedModels(model_set, verified, precision["rec"], fallback_reason=reasons[0] if reasons else None,
+                          det_precision=precision["det"])  # fmt: skip
+
 
 
 class CacheState(Enum):
@@ -204,7 +226,7 @@ def _build_lock(cache_dir: Path, waiting: Callable[[], None] | None) -> Iterator
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise Int8BuildError(f"another process has been building the INT8 recognizer in {cache_dir} "
+                    raise Int8BuildError(f"another process has been building an INT8 model in {cache_dir} "
                                          f"for over {BUILD_TIMEOUT_S:.0f} s") from None  # fmt: skip
                 if waiting is not None:
                     waiting()
@@ -248,7 +270,7 @@ def _build_in_child(
             if waiting is not None:
                 waiting()
         if child.is_alive():
-            raise Int8BuildError(f"building the INT8 recognizer took over {BUILD_TIMEOUT_S:.0f} s; stopped")
+            raise Int8BuildError(f"building the INT8 {_ROLE_NAMES[source.role]} took over {BUILD_TIMEOUT_S:.0f} s; stopped")
         message = receive.recv() if receive.poll() else None
     finally:
         if child.is_alive():
@@ -257,4 +279,4 @@ def _build_in_child(
         receive.close()
     if message != "ok":
         detail = message or f"the build process exited with code {child.exitcode}"
-        raise Int8BuildError(f"could not build the INT8 recognizer from {source.path}: {detail}")
+        raise Int8BuildError(f"could not build the INT8 {_ROLE_NAMES[source.role]} from {source.path}: {detail}")

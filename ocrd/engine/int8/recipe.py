@@ -1,4 +1,4 @@
-"""What identifies an INT8 recognizer build: the recipe version, the cached file's name, its record, the build error.
+"""What identifies an INT8 build of a model (recognizer or detector): the recipe version, the cached file's name, its record, the build error.
 
 Shared by the cache (which looks files up and verifies them) and the build (which writes them), so
 neither imports the other for these names.
@@ -14,9 +14,11 @@ from ocrd.errors import ModelError
 if TYPE_CHECKING:
     from ocrd.engine.models import ModelFile
 
-# Part of the cached file's name: change it whenever the calibration pages, their variants or the
-# quantization settings change, so that no file built the old way is used again.
-RECIPE = "qdq-conv-s8u8-pc-sqnr40-r3"
+# Part of the cached file's name, per model role: change it whenever the calibration pages, their variants
+# or the quantization settings of that role change, so that no file built the old way is used again.
+RECIPES = {"rec": "qdq-conv-s8u8-pc-sqnr40-r3", "det": "qdq-conv-s8u8-pc-sqnr30-det-r1"}
+RECIPE = RECIPES["rec"]
+QUANTIZED_ROLES = tuple(RECIPES)
 
 
 class Int8BuildError(ModelError):
@@ -24,7 +26,7 @@ class Int8BuildError(ModelError):
 
 
 def cached_path(cache_dir: Path, source: ModelFile, source_sha256: str) -> Path:
-    return cache_dir / f"{source.path.stem}.{source_sha256[:16]}.{RECIPE}.int8.onnx"
+    return cache_dir / f"{source.path.stem}.{source_sha256[:16]}.{RECIPES[source.role]}.int8.onnx"
 
 
 def record_path(model_path: Path) -> Path:
