@@ -89,7 +89,8 @@ def cmd_process(args: argparse.Namespace) -> int:
             out_dir, Path(rel).stem, 1, cfg.outputs, is_ours=lambda p, rel=rel: _same_source(p, rel), reserved=taken
         )
         taken.add(stem)
-        jobs.append(Job(job_id=new_job_id(), path=file, rel_path=rel, out_dir=out_dir, stem=stem))
+        jobs.append(Job(job_id=new_job_id(), path=file, rel_path=rel, out_dir=out_dir, stem=stem,
+                        alone=len(inputs) == 1))  # fmt: skip
 
     workers, threads = pool_shape(available_cpus(), cfg.workers.count, cfg.workers.intra_op_threads)
     workers = min(workers, len(jobs))

@@ -74,6 +74,9 @@ class WorkersConfig:
 
     count: int | str = key("auto", rules.IntOrAuto())
     intra_op_threads: int | str = key("auto", rules.IntOrAuto())
+    # A job handed out while no other runs or waits reads with this many ONNX threads (a second session per
+    # model); auto: every usable CPU; 1 (or <= intra_op_threads): off. Cuts an idle daemon's latency.
+    alone_threads: int | str = key("auto", rules.IntOrAuto())
     job_timeout_s: float = key(300.0, rules.Float(0, lo_open=True))
     max_jobs_per_worker: int = key(500, rules.Int(1))
     max_rss_mb: int = key(1500, rules.Int(1))
@@ -85,6 +88,9 @@ class WorkersConfig:
 
     def resolved_threads(self, cpus: int) -> int:
         return pool_shape(cpus, self.count, self.intra_op_threads)[1]
+
+    def resolved_alone_threads(self, cpus: int) -> int:
+        return max(1, cpus) if self.alone_threads == "auto" else int(self.alone_threads)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,8 @@ from ocrd.engine.results import PageResult, PageTimings, Quad, TextLine, Word, b
 from ocrd.engine.runtime import OnnxModel
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ocrd.config.schema import Config
 
 Rows = tuple[tuple[int, ...], ...]  # a block's printed rows, each a tuple of line indices
@@ -118,29 +121,44 @@ class OcrEngine:
         settings: EngineSettings,
         *,
         intra_op_threads: int = 1,
+        alone_threads: int = 0,
         verify: bool = True,
         verified: Mapping[str, VerifiedFile] | None = None,
     ):
-        """`verified`: the caller's own verification of the files this run (by role), reused while they match."""
+        """`verified`: the caller's own verification of the files this run (by role), reused while they match.
+        `alone_threads`: the threads a page read inside `running_alone(True)` uses (0: no second session)."""
         self.model_set = model_set
         self.settings = settings
         verified = verified or {}
         self.digests = {
             f.role: (f.verify_once(verified.get(f.role)).sha256 if verify else None) for f in model_set.files()
         }
-        self._detector = TextDetector(
-            OnnxModel(model_set.det.path, intra_op_threads=intra_op_threads), model_set.det_norm, settings.detect
-        )
+        def load(path: Path) -> OnnxModel:
+            model = OnnxModel(path, intra_op_threads=intra_op_threads, alone_threads=alone_threads)
+            self._models.append(model)
+            return model
+
+        self._models: list[OnnxModel] = []
+        self._detector = TextDetector(load(model_set.det.path), model_set.det_norm, settings.detect)
         self._classifier = None
         if settings.classify is not None and model_set.cls is not None:
-            self._classifier = AngleClassifier(
-                OnnxModel(model_set.cls.path, intra_op_threads=intra_op_threads), settings.classify
-            )
-        rec_model = OnnxModel(model_set.rec.path, intra_op_threads=intra_op_threads)
+            self._classifier = AngleClassifier(load(model_set.cls.path), settings.classify)
+        rec_model = load(model_set.rec.path)
         chars = read_charset(rec_model.metadata, model_set.charset.path if model_set.charset else None)
         probe = rec_model.run(np.zeros((1, 3, settings.recognize.input_height_px, 64), dtype=np.float32))
         charset = TextRecognizer.charset_for(int(probe.shape[-1]), chars)
         self._recognizer = TextRecognizer(rec_model, charset, settings.recognize)
+
+    @contextmanager
+    def running_alone(self, alone: bool) -> Iterator[None]:
+        """Pages read inside use the `alone_threads` sessions when `alone`: the job has the machine to itself."""
+        for model in self._models:
+            model.alone = alone
+        try:
+            yield
+        finally:
+            for model in self._models:
+                model.alone = False
 
     @classmethod
     def from_config(
@@ -149,6 +167,7 @@ class OcrEngine:
         *,
         model_set: ModelSet | None = None,
         intra_op_threads: int = 1,
+        alone_threads: int = 0,
         verified: Mapping[str, VerifiedFile] | None = None,
     ) -> OcrEngine:
         """An engine with `cfg`'s settings; `model_set` None: the configured files as shipped (no INT8 copy).
@@ -156,7 +175,7 @@ class OcrEngine:
         Callers that follow `recognize.precision` pass the set `ocrd.engine.int8.cache.prepare_model_set` returns.
         """
         return cls(model_set or model_set_from_config(cfg), settings_from_config(cfg),
-                   intra_op_threads=intra_op_threads, verified=verified)  # fmt: skip
+                   intra_op_threads=intra_op_threads, alone_threads=alone_threads, verified=verified)  # fmt: skip
 
     def describe(self) -> dict[str, Any]:
         """The `engine` block of the result JSON: version, model set, files and parameters."""

@@ -21,6 +21,8 @@ class Job:
     # The attempt this run would be if a worker takes it (the row's attempts + 1): names the Dask task,
     # so a result of an earlier, abandoned attempt is told apart and dropped.
     attempt: int = 1
+    # Nothing else was running or waiting when it was handed out: it may read with workers.alone_threads.
+    alone: bool = False
 
 
 @dataclass(frozen=True, slots=True)

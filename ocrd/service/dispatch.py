@@ -60,7 +60,10 @@ class Dispatcher:
         if capacity <= 0:
             return
         now = datetime.now(UTC)
-        for row in joblog.next_queued(capacity + len(self.in_flight), now):
+        rows = joblog.next_queued(capacity + len(self.in_flight), now)
+        # A file that finds the daemon idle (nothing in flight, nothing else waiting) may use every core.
+        alone = not self.in_flight and sum(1 for r in rows if r.id not in self.in_flight) == 1
+        for row in rows:
             if len(self.in_flight) >= limit:
                 break
             if row.id in self.in_flight:
@@ -89,7 +92,7 @@ class Dispatcher:
                 # Recorded before any worker can write under it: a retry after a crash reuses it.
                 row = joblog.assign_stem(row.id, stem)
             job = Job(job_id=row.id, path=Path(row.work_path), rel_path=row.rel_path, out_dir=out_dir,
-                      stem=stem, inbox=inbox.name, attempt=row.attempts + 1)  # fmt: skip
+                      stem=stem, inbox=inbox.name, attempt=row.attempts + 1, alone=alone)  # fmt: skip
             self.in_flight[row.id] = _InFlight(row, pool.submit(job), inbox, stem, time.monotonic())
 
     def note_started(self, joblog: JobLog) -> None:

@@ -66,7 +66,8 @@ def _encode(job: Job, document: Document, engine: OcrEngine, cfg: Config, t_star
         decode_s += time.perf_counter() - t0
         if page is None:
             break
-        pages.append(engine.read(page.image, index=page.index, orientation_applied=page.orientation_applied))
+        with engine.running_alone(job.alone):
+            pages.append(engine.read(page.image, index=page.index, orientation_applied=page.orientation_applied))
         if cfg.outputs.visualization:
             vis_images.append(visualization_copy(page.image, cfg.outputs.vis_max_side_px))
         if pictures is not None:

@@ -54,7 +54,11 @@ def _init_worker(
     if cfg.workers.reuse_freed_memory:
         keep_freed_memory_for_reuse()
 
-    engine = OcrEngine.from_config(cfg, model_set=model_set, intra_op_threads=intra_op_threads, verified=verified)
+    from ocrd.cpus import available_cpus
+
+    alone_threads = cfg.workers.resolved_alone_threads(available_cpus())
+    engine = OcrEngine.from_config(cfg, model_set=model_set, intra_op_threads=intra_op_threads,
+                                   alone_threads=alone_threads, verified=verified)  # fmt: skip
     engine.warm_up()
     _worker_state["engine"] = engine
     _worker_state["cfg"] = cfg

@@ -124,3 +124,15 @@ def test_a_job_the_executor_lost_goes_back_uncharged_and_a_crash_it_gave_up_on_i
     daemon._dispatch.submit_queued(daemon.joblog, daemon._pool)
     assert "J0" in daemon._dispatch.in_flight and "J1" not in daemon._dispatch.in_flight
 
+
+
+def test_files_handed_out_while_others_wait_share_the_cores(daemon):
+    daemon._dispatch.submit_queued(daemon.joblog, daemon._pool)
+    assert [(j.job_id, j.alone) for j, _ in daemon._pool.submitted] == [("J0", False), ("J1", False)]
+
+
+def test_a_file_that_finds_the_daemon_idle_may_use_every_core(daemon):
+    for job_id in ("J1", "J2"):
+        daemon.joblog.quarantine(job_id, "truncated", "test: out of the way")
+    daemon._dispatch.submit_queued(daemon.joblog, daemon._pool)
+    assert [(j.job_id, j.alone) for j, _ in daemon._pool.submitted] == [("J0", True)]
